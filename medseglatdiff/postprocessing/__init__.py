@@ -1,0 +1,1 @@
+"""Mask postprocessing applied when the model selection enabled it (nnU-Net's rule)."""

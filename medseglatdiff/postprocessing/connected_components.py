@@ -1,0 +1,34 @@
+"""Postprocessing steps on binary masks, with MONAI's transforms.
+
+``apply_postprocessing`` runs the steps named in the model's postprocessing JSON, in order:
+``keep_largest_component`` (monai.transforms.KeepLargestConnectedComponent) and ``fill_holes``
+(monai.transforms.FillHoles). The model selection enables a step only when it improves mean Dice on the
+cross-validation predictions and makes no class worse (nnU-Net's rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+POSTPROCESSING_STEPS = ("keep_largest_component", "fill_holes")
+
+
+def _transform(step: str):
+    from monai.transforms import FillHoles, KeepLargestConnectedComponent
+
+    if step == "keep_largest_component":
+        return KeepLargestConnectedComponent(applied_labels=[1], is_onehot=False, connectivity=None)
+    if step == "fill_holes":
+        return FillHoles(applied_labels=[1])
+    raise ValueError(f"unknown postprocessing step '{step}'; choose from {', '.join(POSTPROCESSING_STEPS)}")
+
+
+def apply_postprocessing(mask: np.ndarray, steps: Sequence[str]) -> np.ndarray:
+    """Apply the named steps to a binary mask of shape (x, y[, z]); returns a new uint8 mask."""
+    result = torch.as_tensor(np.asarray(mask, dtype=np.uint8)[None])
+    for step in steps:
+        result = _transform(step)(result)
+    return np.asarray(result)[0].astype(np.uint8)
