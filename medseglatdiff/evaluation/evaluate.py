@@ -1,0 +1,184 @@
+"""``medseg evaluate``: score a prediction folder against a raw dataset; per-case CSV, summary.json, figures.
+
+Single-reference metrics (Dice, IoU, HD95, ASSD) compare the final mask with ``labelsTr`` per class. When the
+dataset has raters and the prediction folder has samples, the ensemble metrics (GED, HM-IoU, CI) compare the
+samples with every rater; ECE compares the mean probability with the rater mean (or the binary label).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from medseglatdiff.datasets.dataset_json import DatasetSpec
+from medseglatdiff.errors import MedsegError
+from medseglatdiff.evaluation.multirater import (
+    ci_score,
+    expected_calibration_error,
+    generalized_energy_distance,
+    hungarian_matched_iou,
+    reliability_curve,
+)
+from medseglatdiff.evaluation.overlap import overlap_metrics
+from medseglatdiff.inference.layout import PredictionLayout
+from medseglatdiff.io.atomic import write_json_atomic, write_text_atomic
+from medseglatdiff.io.readers import read_image
+
+NUM_BINS = 10
+
+
+@dataclass(frozen=True)
+class CaseJob:
+    """What one worker needs to score one case."""
+
+    case: str
+    spec: DatasetSpec
+    layout: PredictionLayout
+    classes: dict[str, int]
+    surface: bool
+
+
+def foreground_classes(spec: DatasetSpec) -> dict[str, int]:
+    """Class name -> value for every integer foreground label (nnU-Net region lists are skipped)."""
+    return {name: int(v) for name, v in spec.labels.items() if isinstance(v, int) and v != 0}
+
+
+def score_case(job: CaseJob) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics of one case and its reliability bin sums (count, sum p, sum y) as a (3, bins) array."""
+    spec, layout, case = job.spec, job.layout, job.case
+    reference = read_image(spec.label_file(case))
+    prediction = read_image(layout.mask(case)).array[0]
+    ref = reference.array[0]
+    if prediction.shape != ref.shape:
+        raise MedsegError(
+            f"{layout.mask(case)}: shape {prediction.shape} differs from the reference {spec.label_file(case)} "
+            f"{ref.shape}; predictions must be written in the input's original geometry"
+        )
+    row: dict[str, Any] = {"case": case, "group": spec.group_of(case) or ""}
+    scores = overlap_metrics(prediction, ref, list(job.classes.values()), spacing=reference.geometry.spacing, surface=job.surface)
+    for name, value in job.classes.items():
+        for metric, score in scores[value].items():
+            row[f"{metric}_{name}"] = score
+    raters = [read_image(f).array[0] > 0 for f in spec.rater_files(case)]
+    samples = [read_image(f).array[0] > 0 for f in layout.sample_files(case)]
+    row["num_samples"] = len(samples)
+    if raters and samples:
+        row["ged"] = generalized_energy_distance(samples, raters)
+        row["hm_iou"] = hungarian_matched_iou(samples, raters)
+        if len(samples) >= 2 and len(raters) >= 2:
+            row.update(ci_score(samples, raters))
+    bins = np.zeros((3, NUM_BINS))
+    if layout.probability(case).exists():
+        probability = layout.read_map(layout.probability(case))
+        target = np.mean(raters, axis=0) if raters else (ref > 0).astype(np.float64)
+        row["ece"] = expected_calibration_error(probability, target, NUM_BINS)
+        curve = reliability_curve(probability, target, NUM_BINS)
+        counts = curve["count"]
+        bins = np.stack([counts, np.nan_to_num(curve["mean_probability"]) * counts, np.nan_to_num(curve["mean_target"]) * counts])
+    return row, bins
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    finite = np.asarray([v for v in values if isinstance(v, (int, float)) and math.isfinite(v)], dtype=np.float64)
+    if finite.size == 0:
+        return {"mean": float("nan"), "std": float("nan"), "median": float("nan"), "n": 0}
+    return {"mean": float(finite.mean()), "std": float(finite.std()), "median": float(np.median(finite)), "n": int(finite.size)}
+
+
+def summarise(rows: list[dict[str, Any]], classes: dict[str, int], bins: np.ndarray) -> dict[str, Any]:
+    """Mean, std, median and count of every metric, overall (classes averaged) and per class."""
+    metric_columns = sorted({k for row in rows for k in row if k not in ("case", "group", "num_samples")})
+    per_class: dict[str, dict[str, Any]] = {}
+    for name in classes:
+        per_class[name] = {c[: -len(name) - 1]: _stats([r.get(c, float("nan")) for r in rows]) for c in metric_columns if c.endswith(f"_{name}")}
+    overall: dict[str, Any] = {}
+    for metric in ("dice", "iou", "hd95", "assd"):
+        means = [np.nanmean([r.get(f"{metric}_{n}", float("nan")) for n in classes]) if classes else float("nan") for r in rows]
+        overall[metric] = _stats(list(means))
+    for column in metric_columns:
+        if not any(column.endswith(f"_{n}") for n in classes):
+            overall[column] = _stats([r.get(column, float("nan")) for r in rows])
+    counts = bins[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reliability = {
+            "edges": np.linspace(0, 1, NUM_BINS + 1).tolist(),
+            "count": counts.tolist(),
+            "mean_probability": (bins[1] / counts).tolist(),
+            "mean_target": (bins[2] / counts).tolist(),
+        }
+    return {"num_cases": len(rows), "metrics": overall, "per_class": per_class, "reliability": reliability}
+
+
+def _csv_text(rows: list[dict[str, Any]]) -> str:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def evaluate(
+    pred: str | os.PathLike,
+    ref: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    samples: str | os.PathLike | None = None,
+    num_workers: int = 1,
+    surface: bool = True,
+    figures: bool = True,
+) -> dict[str, Any]:
+    """Score every case predicted in ``pred`` against the raw dataset ``ref``; returns the summary.
+
+    Args:
+        pred: prediction folder written by ``medseg predict`` (see ``medseglatdiff.inference.layout``).
+        ref: the raw dataset (with dataset.json) holding the references and raters.
+        out: where to write ``per_case.csv``, ``summary.json`` and ``figures/`` (default: ``pred/evaluation``).
+        samples: a folder holding ``samples/{case}_sNN`` files when they are not inside ``pred``.
+        num_workers: processes scoring cases in parallel.
+        surface: compute HD95 and ASSD (slower).
+        figures: draw the metric histograms, reliability diagram and worst-case grid.
+    """
+    spec = DatasetSpec.load(ref)
+    pred = Path(pred)
+    if not pred.is_dir():
+        raise MedsegError(f"{pred}: prediction folder not found; run `medseg predict` first")
+    samples_dir = Path(samples) if samples else None
+    if samples_dir is not None and (samples_dir / "samples").is_dir():
+        samples_dir = samples_dir / "samples"
+    layout = PredictionLayout(pred, spec.file_ending, samples_dir)
+    predicted = layout.predicted_cases()
+    unknown = sorted(set(predicted) - set(spec.case_ids()))
+    if unknown:
+        raise MedsegError(f"{pred}: predictions for cases not in {spec.root}: {', '.join(unknown[:5])}; is --ref the right dataset?")
+    if not predicted:
+        raise MedsegError(f"{pred}: no predicted masks named {{case}}{spec.file_ending} for the cases of {spec.root}")
+    classes = foreground_classes(spec)
+    jobs = [CaseJob(case, spec, layout, classes, surface) for case in predicted]
+    bar = dict(total=len(jobs), desc="evaluating", unit="case", disable=None)
+    if num_workers > 1:
+        with ProcessPoolExecutor(max_workers=num_workers) as pool:
+            results = list(tqdm(pool.map(score_case, jobs), **bar))
+    else:
+        results = [score_case(job) for job in tqdm(jobs, **bar)]
+    rows = [row for row, _ in results]
+    summary = summarise(rows, classes, np.sum([b for _, b in results], axis=0))
+    summary.update({"prediction": str(pred.resolve()), "reference": str(spec.root.resolve()), "num_reference_cases": len(spec.case_ids())})
+    out = Path(out) if out else pred / "evaluation"
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "per_case.csv", _csv_text(rows))
+    write_json_atomic(out / "summary.json", summary)
+    if figures:
+        from medseglatdiff.evaluation.figures import draw_figures
+
+        draw_figures(rows, summary, spec, layout, out / "figures")
+    return summary
+
