@@ -8,7 +8,15 @@ class MedsegError(Exception):
 
 
 class DatasetFormatError(MedsegError):
-    """A raw dataset (dataset.json and its folders) does not follow the documented format."""
+    """A raw dataset (dataset.json and its folders) does not follow the documented format.
+
+    Attributes:
+        problems: each problem on its own (the message joins them), so callers can list them separately.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems) if problems else [message]
 
 
 class ImageReadError(MedsegError):

@@ -44,6 +44,8 @@ def scan_images(root: Path, file_ending: str) -> dict[str, dict[int, Path]]:
     if not folder.is_dir():
         return found
     for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue  # hidden files (macOS ._ resource forks, editors' temporaries)
         stem = _strip_ending(path.name, file_ending)
         match = _CHANNEL_RE.match(stem) if stem else None
         if match:
@@ -70,6 +72,8 @@ def scan_raters(root: Path, file_ending: str) -> dict[str, dict[int, Path]]:
     if not folder.is_dir():
         return found
     for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
         stem = _strip_ending(path.name, file_ending)
         match = _RATER_RE.match(stem) if stem else None
         if match:
@@ -157,7 +161,7 @@ class DatasetSpec:
         if not isinstance(groups, dict):
             problems.append("'case_groups' must be an object {case: group id}")
         if problems:
-            raise DatasetFormatError(f"{where}: " + "; ".join(problems))
+            raise DatasetFormatError(f"{where}: " + "; ".join(problems), problems)
         known = set(REQUIRED_KEYS) | {"num_raters", "group_kind", "case_groups"}
         return cls(
             root=root,
