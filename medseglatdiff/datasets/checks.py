@@ -149,15 +149,19 @@ def check_case(job: CaseJob) -> list[Problem]:
     label = _read(job.label, found) if job.label is not None else None
     if label is not None:
         _check_mask(label, reference, job.label_values, UNEXPECTED_LABEL_VALUES, "label", found)
-        if label.array.size and not label.array.any():
-            found.append(problem(
-                ALL_BACKGROUND_LABEL, label.path, "the label is all background (0)",
-                "fine if the case really has no foreground; otherwise the label file is wrong or empty by mistake",
-            ))
+    any_rater_foreground = False
     for path in job.raters:
         rater = _read(path, found)
         if rater is not None:
             _check_mask(rater, reference, (0, 1), UNEXPECTED_RATER_VALUES, "rater mask", found)
+            any_rater_foreground = any_rater_foreground or bool(rater.array.any())
+    # With raters, an empty majority vote while some rater outlined something is ordinary disagreement.
+    if label is not None and label.array.size and not label.array.any() and not any_rater_foreground:
+        found.append(problem(
+            ALL_BACKGROUND_LABEL, label.path,
+            "the label is all background (0)" + (" and so is every rater mask" if job.raters else ""),
+            "fine if the case really has no foreground; otherwise the label file is wrong or empty by mistake",
+        ))
     return found
 
 

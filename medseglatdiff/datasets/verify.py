@@ -36,8 +36,9 @@ label_not_single_channel error    a label or rater mask has more than one channe
 unexpected_label_values  error    a label holds values that ``labels`` does not list, or non-integer values; masks
                                   saved as 0/255 get a hint saying so.
 unexpected_rater_values  error    a rater mask is not binary {0, 1} (or holds non-integer values).
-all_background_label     warning  the (consensus) label is all background. An all-empty *rater* mask is normal
-                                  (that rater outlined nothing) and is not reported.
+all_background_label     warning  the label is all background and, with raters, so is every rater mask. An empty
+                                  rater mask, or an empty majority vote while some rater outlined something, is
+                                  ordinary reader disagreement and is not reported.
 ======================== ======== ==================================================================================
 
 Spacing, origin and direction are compared with ``numpy.allclose(rtol=1e-4, atol=1e-3)``.

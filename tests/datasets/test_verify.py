@@ -170,6 +170,13 @@ def _with_value(value: float) -> Callable[[np.ndarray], np.ndarray]:
     return change
 
 
+def _all_raters_empty(root: Path) -> Path:
+    label = _first(root, "labelsTr")
+    for rater in sorted((root / "ratersTr").glob(label.name.replace(".png", "_r*.png"))):
+        _rewrite(rater, np.zeros_like)
+    return _rewrite(label, np.zeros_like)
+
+
 BREAKERS: list[tuple[str, str, Callable[[Path], Path]]] = [
     ("lidc", checks.DATASET_JSON_MISSING, _no_json),
     ("lidc", checks.DATASET_JSON_INVALID, lambda r: _edit_json(r, lambda d: d.pop("labels"))),
@@ -201,8 +208,15 @@ BREAKERS: list[tuple[str, str, Callable[[Path], Path]]] = [
     ("lidc", checks.UNEXPECTED_RATER_VALUES, lambda r: _rewrite(_first(r, "ratersTr"), lambda a: a * 255)),
     ("lidc", checks.CASE_GROUPS_UNKNOWN_CASE, lambda r: _edit_json(r, lambda d: d["case_groups"].update(ghost_case="P9"))),
     ("lidc", checks.CASE_WITHOUT_GROUP, lambda r: _edit_json(r, lambda d: d["case_groups"].pop(LIDC_CASES[0])) and _first(r, "imagesTr")),
-    ("lidc", checks.ALL_BACKGROUND_LABEL, lambda r: _rewrite(_first(r, "labelsTr"), np.zeros_like)),
+    ("kvasir", checks.ALL_BACKGROUND_LABEL, lambda r: _rewrite(_first(r, "labelsTr"), np.zeros_like)),
+    ("lidc", checks.ALL_BACKGROUND_LABEL, _all_raters_empty),
 ]
+
+
+def test_empty_majority_vote_with_outlining_rater_is_not_a_warning(bases: dict[str, Path], tmp_path: Path) -> None:
+    root = shutil.copytree(bases["lidc"], tmp_path / "lidc")
+    _rewrite(_first(root, "labelsTr"), np.zeros_like)  # some raters still outline the nodule
+    assert checks.ALL_BACKGROUND_LABEL not in verify_dataset(root, progress=False).kinds
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
