@@ -1,0 +1,116 @@
+"""The self-configuration commands: fingerprint -> plan -> preprocess, alone or together.
+
+``plan_and_preprocess`` runs the dataset verification first and stops with every problem listed when it fails.
+Paths are arguments; nothing is read from the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from medseglatdiff.datasets.dataset_json import DatasetSpec
+from medseglatdiff.errors import MedsegError
+from medseglatdiff.planning.fingerprint import FINGERPRINT_FILE, FINGERPRINT_VERSION, dataset_signature, extract_fingerprint
+from medseglatdiff.planning.planner import Planner
+from medseglatdiff.planning.plans_io import PLANS_FILE, save_plans
+
+
+def load_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read ``dataset_fingerprint.json`` (``path`` may be the work folder)."""
+    path = Path(path)
+    if path.is_dir() or path.suffix != ".json":
+        path = path / FINGERPRINT_FILE
+    if not path.is_file():
+        raise MedsegError(f"{path}: not found; create it with `medseg extract_fingerprint --dataset RAW --out {path.parent}`")
+    try:
+        fingerprint = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MedsegError(f"{path}: not valid JSON ({exc}); delete it and re-run `medseg extract_fingerprint`") from exc
+    if not isinstance(fingerprint, dict) or fingerprint.get("fingerprint_version") != FINGERPRINT_VERSION:
+        raise MedsegError(f"{path}: not a fingerprint of version {FINGERPRINT_VERSION}; re-run `medseg extract_fingerprint`")
+    return fingerprint
+
+
+def fingerprint_dataset(
+    dataset: str | os.PathLike | DatasetSpec, out: str | os.PathLike, num_workers: int = 1, clean: bool = False, progress: bool = True
+) -> tuple[dict[str, Any], bool]:
+    """Fingerprint into ``out`` unless an up-to-date fingerprint of the same files is there; returns (it, computed)."""
+    spec = dataset if isinstance(dataset, DatasetSpec) else DatasetSpec.load(dataset)
+    path = Path(out) / FINGERPRINT_FILE
+    if path.is_file() and not clean:
+        try:
+            existing = load_fingerprint(path)
+        except MedsegError:
+            existing = None
+        if existing is not None and existing.get("dataset_signature") == dataset_signature(spec):
+            return existing, False
+    return extract_fingerprint(spec, out, num_workers=num_workers, progress=progress), True
+
+
+def plan(
+    out: str | os.PathLike,
+    dataset: str | os.PathLike | None = None,
+    memory_gb: float | None = None,
+    configurations: Sequence[str] | None = None,
+    num_workers: int = 1,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Plan from ``out/dataset_fingerprint.json`` (fingerprinting ``dataset`` first when given) and write plans.json.
+
+    Args:
+        out: the work folder.
+        dataset: the raw dataset; when given, the fingerprint is (re)computed if missing or stale.
+        memory_gb: training memory budget; default 24 with CUDA, else 4.
+        configurations: names to plan ("2d", "3d"); default all available.
+        num_workers: processes for fingerprinting.
+        progress: show progress bars.
+    """
+    if dataset is not None:
+        fingerprint, _ = fingerprint_dataset(dataset, out, num_workers=num_workers, progress=progress)
+    else:
+        fingerprint = load_fingerprint(out)
+    plans = Planner(fingerprint, memory_gb=memory_gb).plan(configurations)
+    save_plans(plans, Path(out) / PLANS_FILE)
+    return plans
+
+
+def plan_and_preprocess(
+    dataset: str | os.PathLike,
+    out: str | os.PathLike,
+    memory_gb: float | None = None,
+    configurations: Sequence[str] | None = None,
+    num_workers: int = 1,
+    clean: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Verify, fingerprint, plan and preprocess a raw dataset into the work folder ``out``.
+
+    Re-running skips finished work: the fingerprint is reused while the raw files are unchanged, and preprocessed
+    cases whose plan hash and raw files match are skipped. ``clean`` recomputes everything.
+
+    Returns:
+        ``{"fingerprint": path, "fingerprint_computed": bool, "plans": path, "preprocessed": {config: counts}}``.
+
+    Raises:
+        MedsegError: the dataset fails verification (every problem listed), or a later stage fails.
+    """
+    from medseglatdiff.datasets.verify import verify_dataset
+    from medseglatdiff.preprocessing.preprocess import preprocess
+
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
+        raise MedsegError(f"--num_workers {num_workers!r}: must be a positive integer")
+    report = verify_dataset(dataset, num_workers=num_workers, progress=progress)
+    if not report.ok:
+        raise MedsegError(report.format())
+    out = Path(out)
+    spec = DatasetSpec.load(dataset)
+    fingerprint, computed = fingerprint_dataset(spec, out, num_workers=num_workers, clean=clean, progress=progress)
+    plans = Planner(fingerprint, memory_gb=memory_gb).plan(configurations)
+    plans_path = save_plans(plans, out / PLANS_FILE)
+    counts = preprocess(spec, out, plans=plans, num_workers=num_workers, clean=clean, progress=progress)
+    return {"fingerprint": str(out / FINGERPRINT_FILE), "fingerprint_computed": computed, "plans": str(plans_path),
+            "preprocessed": counts}
