@@ -1,0 +1,94 @@
+"""``prepare_batch`` callables that adapt MONAI's ``SupervisedTrainer`` to the three training stages.
+
+- :class:`KeyPrepareBatch`: input and target taken from named keys (the image autoencoder reconstructs
+  ``image``; the mask VAE reconstructs the drawn rater ``mask``).
+- :class:`LatentDiffusionPrepareBatch`: MONAI's :class:`~monai.engines.DiffusionPrepareBatch` moved into
+  latent space. The frozen mask VAE encodes the mask (the diffusion target), the frozen image encoder gives
+  the condition; the trainer's ``DiffusionInferer`` then adds noise at a random timestep and runs the
+  denoiser on ``concat(noisy mask latent, image latent)``, and the loss compares its output with the noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from monai.engines import DiffusionPrepareBatch, PrepareBatch
+from torch import nn
+
+from medseglatdiff.networks.latent_diffusion import LatentScaling, encode_images, encode_masks
+
+
+class KeyPrepareBatch(PrepareBatch):
+    """Return ``(batch[input_key], batch[target_key])`` on ``device``.
+
+    Args:
+        input_key: key of the network input.
+        target_key: key of the loss target (may equal ``input_key`` for autoencoders).
+    """
+
+    def __init__(self, input_key: str = "image", target_key: str = "image") -> None:
+        self.input_key = input_key
+        self.target_key = target_key
+
+    def __call__(
+        self, batchdata: Mapping[str, Any], device: str | torch.device | None = None, non_blocking: bool = False, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs = torch.as_tensor(batchdata[self.input_key]).float().to(device=device, non_blocking=non_blocking, **kwargs)
+        if self.target_key == self.input_key:
+            return inputs, inputs
+        target = torch.as_tensor(batchdata[self.target_key]).float().to(device=device, non_blocking=non_blocking, **kwargs)
+        return inputs, target
+
+
+def unwrap(network: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel / DataParallel wrapper (or the module itself)."""
+    return network.module if isinstance(network, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else network
+
+
+class LatentDiffusionPrepareBatch(DiffusionPrepareBatch):
+    """Encode mask and image with the frozen autoencoders; return the noise-prediction training pair.
+
+    Returns ``(mask_latent, noise, (), {"noise", "timesteps", "condition", "mode": "concat"})``, the
+    contract of MONAI's ``DiffusionInferer``, so ``SupervisedTrainer(inferer=DiffusionInferer(ddpm))``
+    trains the denoiser with epsilon prediction.
+
+    Args:
+        image_autoencoder: trained image autoencoder (frozen; its posterior mean is the condition).
+        mask_autoencoder: trained mask VAE (frozen; a posterior sample is the diffusion target).
+        scaling: latent scale factors; set before the first iteration (see ``LatentScaleHandler``).
+        num_train_timesteps: number of DDPM timesteps to draw from.
+        image_key: batch key of the images.
+        mask_key: batch key of the (drawn rater) masks.
+    """
+
+    def __init__(
+        self,
+        image_autoencoder: nn.Module,
+        mask_autoencoder: nn.Module,
+        scaling: LatentScaling,
+        num_train_timesteps: int = 1000,
+        image_key: str = "image",
+        mask_key: str = "mask",
+    ) -> None:
+        super().__init__(num_train_timesteps=num_train_timesteps)
+        self.image_autoencoder = image_autoencoder.eval().requires_grad_(False)
+        self.mask_autoencoder = mask_autoencoder.eval().requires_grad_(False)
+        self.scaling = scaling
+        self.image_key = image_key
+        self.mask_key = mask_key
+
+    def __call__(  # type: ignore[override]
+        self, batchdata: Mapping[str, Any], device: str | torch.device | None = None, non_blocking: bool = False, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple, dict]:
+        if not self.scaling.is_set:
+            raise RuntimeError("latent scale factors are not set; attach LatentScaleHandler to the trainer")
+        images = torch.as_tensor(batchdata[self.image_key]).float().to(device=device, non_blocking=non_blocking, **kwargs)
+        masks = torch.as_tensor(batchdata[self.mask_key]).float().to(device=device, non_blocking=non_blocking, **kwargs)
+        condition = encode_images(self.image_autoencoder, images, self.scaling.image.to(images.device))
+        latents = encode_masks(self.mask_autoencoder, masks, self.scaling.mask.to(images.device))
+        noise = self.get_noise(latents)
+        timesteps = self.get_timesteps(latents)
+        target = self.get_target(latents, noise, timesteps)
+        return latents, target, (), {"noise": noise, "timesteps": timesteps, "condition": condition, "mode": "concat"}

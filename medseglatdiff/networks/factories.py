@@ -1,0 +1,158 @@
+"""Factories for the three networks and two schedulers of the latent diffusion segmenter.
+
+Each takes plain arguments (the adapter in :mod:`medseglatdiff.training.plans` maps ``plans.json`` onto them)
+and returns MONAI's own classes: :class:`~monai.networks.nets.AutoencoderKL` for the image autoencoder and the
+mask VAE, :class:`~monai.networks.nets.DiffusionModelUNet` for the latent denoiser, and
+:class:`~monai.networks.schedulers.DDPMScheduler` / :class:`~monai.networks.schedulers.DDIMScheduler`.
+What the factories add is only what is awkward in a config: a GroupNorm group count that divides every
+width, attention flags defaulting to "none", and the denoiser's input width (mask latent + image latent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from monai.networks.nets import AutoencoderKL, DiffusionModelUNet
+from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
+
+
+def norm_groups_for(channels: Sequence[int], preferred: int = 32) -> int:
+    """The largest GroupNorm group count <= ``preferred`` that divides every entry of ``channels``."""
+    for groups in range(min(preferred, *channels), 0, -1):
+        if all(c % groups == 0 for c in channels):
+            return groups
+    return 1
+
+
+def _attention(levels: Sequence[bool] | None, n: int) -> tuple[bool, ...]:
+    if levels is None:
+        return (False,) * n
+    if len(levels) != n:
+        raise ValueError(f"attention_levels has {len(levels)} entries but channels has {n}; give one flag per level")
+    return tuple(bool(a) for a in levels)
+
+
+def autoencoder(
+    spatial_dims: int,
+    in_channels: int,
+    out_channels: int,
+    channels: Sequence[int] = (32, 64, 64),
+    latent_channels: int = 3,
+    num_res_blocks: int | Sequence[int] = 1,
+    attention_levels: Sequence[bool] | None = None,
+    norm_num_groups: int | None = None,
+    with_encoder_nonlocal_attn: bool = False,
+    with_decoder_nonlocal_attn: bool = False,
+) -> AutoencoderKL:
+    """An :class:`AutoencoderKL` whose spatial downsampling factor is ``2 ** (len(channels) - 1)``.
+
+    Args:
+        spatial_dims: 2 or 3.
+        in_channels: input channels (image channels, or 1 for a mask).
+        out_channels: output channels (image channels, or 1 logit for a mask).
+        channels: width of each level.
+        latent_channels: channels of the latent.
+        num_res_blocks: residual blocks per level.
+        attention_levels: one flag per level (default: no attention).
+        norm_num_groups: GroupNorm groups (default: :func:`norm_groups_for` ``channels``).
+        with_encoder_nonlocal_attn: self-attention in the encoder's middle (latent-resolution) block.
+        with_decoder_nonlocal_attn: self-attention in the decoder's middle block.
+    """
+    channels = tuple(int(c) for c in channels)
+    return AutoencoderKL(
+        spatial_dims=spatial_dims,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        channels=channels,
+        latent_channels=int(latent_channels),
+        num_res_blocks=num_res_blocks,
+        attention_levels=_attention(attention_levels, len(channels)),
+        norm_num_groups=norm_num_groups or norm_groups_for(channels),
+        with_encoder_nonlocal_attn=bool(with_encoder_nonlocal_attn),
+        with_decoder_nonlocal_attn=bool(with_decoder_nonlocal_attn),
+    )
+
+
+def image_autoencoder(spatial_dims: int, in_channels: int, **kwargs) -> AutoencoderKL:
+    """The image autoencoder: reconstructs the ``in_channels`` image; see :func:`autoencoder` for ``kwargs``."""
+    return autoencoder(spatial_dims, in_channels=in_channels, out_channels=in_channels, **kwargs)
+
+
+def mask_autoencoder(spatial_dims: int, **kwargs) -> AutoencoderKL:
+    """The mask VAE: one binary mask in, one logit map out; see :func:`autoencoder` for ``kwargs``."""
+    return autoencoder(spatial_dims, in_channels=1, out_channels=1, **kwargs)
+
+
+def latent_denoiser(
+    spatial_dims: int,
+    mask_latent_channels: int,
+    image_latent_channels: int,
+    channels: Sequence[int] = (64, 128, 128),
+    attention_levels: Sequence[bool] | None = None,
+    num_res_blocks: int | Sequence[int] = 1,
+    num_head_channels: int | Sequence[int] = 8,
+    norm_num_groups: int | None = None,
+) -> DiffusionModelUNet:
+    """The latent denoiser: input = noisy mask latent concatenated (on channels) with the image latent.
+
+    It predicts the noise of the mask latent, so ``out_channels = mask_latent_channels``.
+
+    Args:
+        spatial_dims: 2 or 3.
+        mask_latent_channels: channels of the mask VAE's latent.
+        image_latent_channels: channels of the image autoencoder's latent (the condition).
+        channels: width of each level.
+        attention_levels: one flag per level (default: no attention).
+        num_res_blocks: residual blocks per level.
+        num_head_channels: channels per attention head (one int, or one per level).
+        norm_num_groups: GroupNorm groups (default: :func:`norm_groups_for` ``channels``).
+    """
+    channels = tuple(int(c) for c in channels)
+    if not isinstance(num_head_channels, int):
+        if len(num_head_channels) != len(channels):
+            raise ValueError(f"num_head_channels has {len(num_head_channels)} entries but channels has {len(channels)}; give one per level or a single int")
+        num_head_channels = tuple(max(int(h), 1) for h in num_head_channels)
+    return DiffusionModelUNet(
+        spatial_dims=spatial_dims,
+        in_channels=int(mask_latent_channels) + int(image_latent_channels),
+        out_channels=int(mask_latent_channels),
+        channels=channels,
+        attention_levels=_attention(attention_levels, len(channels)),
+        num_res_blocks=num_res_blocks,
+        num_head_channels=num_head_channels,
+        norm_num_groups=norm_num_groups or norm_groups_for(channels),
+    )
+
+
+def noise_scheduler(
+    num_train_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 2e-2, schedule: str = "linear_beta"
+) -> DDPMScheduler:
+    """DDPM forward process for training: epsilon prediction over ``num_train_timesteps`` steps."""
+    return DDPMScheduler(
+        num_train_timesteps=num_train_timesteps,
+        schedule=schedule,
+        beta_start=beta_start,
+        beta_end=beta_end,
+        clip_sample=False,
+        prediction_type="epsilon",
+    )
+
+
+def sampling_scheduler(
+    num_inference_steps: int = 50,
+    num_train_timesteps: int = 1000,
+    beta_start: float = 1e-4,
+    beta_end: float = 2e-2,
+    schedule: str = "linear_beta",
+) -> DDIMScheduler:
+    """DDIM sampler over the same noise schedule, ``num_inference_steps`` steps, no clipping (latents are unbounded)."""
+    scheduler = DDIMScheduler(
+        num_train_timesteps=num_train_timesteps,
+        schedule=schedule,
+        beta_start=beta_start,
+        beta_end=beta_end,
+        clip_sample=False,
+        prediction_type="epsilon",
+    )
+    scheduler.set_timesteps(num_inference_steps=int(num_inference_steps))
+    return scheduler

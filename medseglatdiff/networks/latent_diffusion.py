@@ -1,0 +1,156 @@
+"""The latent diffusion segmenter assembled: latent scaling, encoding, and batched ensemble sampling.
+
+Shapes: images ``(B, C, *spatial)``, masks ``(B, 1, *spatial)``; latents ``(B, c, *spatial / f)`` where ``f`` is
+the autoencoders' downsampling factor (both must share it, so the two latents can be concatenated).
+Following MONAI's latent diffusion bundles, each latent is multiplied by ``scale_factor = 1 / std`` of the
+latents of a training batch, so the denoiser sees unit-variance inputs; the factors live in
+:class:`LatentScaling`, a module whose buffers travel with every checkpoint.
+"""
+
+from __future__ import annotations
+
+import torch
+from monai.inferers import DiffusionInferer
+from monai.networks.nets import AutoencoderKL, DiffusionModelUNet
+from monai.networks.schedulers import Scheduler
+from torch import nn
+
+
+def scale_factor(latents: torch.Tensor) -> float:
+    """``1 / std(latents)``; 1.0 when the latents are constant (nothing to normalise)."""
+    std = float(latents.detach().float().std())
+    return 1.0 / std if std > 1e-8 else 1.0
+
+
+class LatentScaling(nn.Module):
+    """The two latent scale factors (image condition and mask), as buffers saved with the model.
+
+    Zero means "not computed yet"; :meth:`fit` sets both from one batch of latents.
+    """
+
+    image: torch.Tensor
+    mask: torch.Tensor
+
+    def __init__(self, image: float = 0.0, mask: float = 0.0) -> None:
+        super().__init__()
+        self.register_buffer("image", torch.tensor(float(image)))
+        self.register_buffer("mask", torch.tensor(float(mask)))
+
+    @property
+    def is_set(self) -> bool:
+        return bool(self.image > 0) and bool(self.mask > 0)
+
+    def fit(self, image_latents: torch.Tensor, mask_latents: torch.Tensor) -> LatentScaling:
+        """Set both factors to ``1 / std`` of the given (unscaled) latents."""
+        self.image.fill_(scale_factor(image_latents))
+        self.mask.fill_(scale_factor(mask_latents))
+        return self
+
+    def extra_repr(self) -> str:
+        return f"image={float(self.image):.4g}, mask={float(self.mask):.4g}"
+
+
+@torch.no_grad()
+def encode_images(image_autoencoder: AutoencoderKL, images: torch.Tensor, scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+    """The condition: the image encoder's posterior mean, times ``scale`` (deterministic)."""
+    z_mu, _ = image_autoencoder.encode(images)
+    return z_mu * scale
+
+
+@torch.no_grad()
+def encode_masks(mask_autoencoder: AutoencoderKL, masks: torch.Tensor, scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+    """The diffusion target: a sample of the mask VAE's posterior, times ``scale`` (as in latent diffusion)."""
+    return mask_autoencoder.encode_stage_2_inputs(masks.float()) * scale
+
+
+@torch.no_grad()
+def decode_masks(mask_autoencoder: AutoencoderKL, latents: torch.Tensor, scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+    """Foreground probabilities from scaled mask latents (the VAE decodes logits)."""
+    return torch.sigmoid(mask_autoencoder.decode_stage_2_outputs(latents / scale))
+
+
+@torch.no_grad()
+def sample_masks(
+    image_autoencoder: AutoencoderKL,
+    mask_autoencoder: AutoencoderKL,
+    denoiser: DiffusionModelUNet,
+    scaling: LatentScaling,
+    images: torch.Tensor,
+    scheduler: Scheduler,
+    num_samples: int = 5,
+    max_batch: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Draw ``num_samples`` masks per image; returns probabilities ``(B, num_samples, *spatial)``.
+
+    The N samples of all B images run as one batch of ``N * B`` latents (or chunks of ``max_batch``),
+    each starting from its own Gaussian noise, denoised by ``scheduler`` (DDIM) with the image latent
+    concatenated on channels (MONAI's ``DiffusionInferer`` in ``"concat"`` mode), then decoded by the
+    mask VAE and passed through a sigmoid.
+
+    Args:
+        image_autoencoder: its encoder's posterior mean (times ``scaling.image``) is the condition.
+        mask_autoencoder: its decoder turns denoised latents (divided by ``scaling.mask``) into logits.
+        denoiser: the latent denoiser.
+        scaling: the latent scale factors (must be set).
+        images: ``(B, C, *spatial)`` normalised images; spatial sizes divisible by the networks' factors.
+        scheduler: a sampling scheduler with its timesteps set (see ``networks.sampling_scheduler``).
+        num_samples: samples per image.
+        max_batch: largest number of latents denoised at once (default: all).
+        generator: random generator of the starting noise, for reproducible samples.
+    """
+    if not scaling.is_set:
+        raise RuntimeError("latent scale factors are not set; train the denoiser (or load its checkpoint) first")
+    condition = encode_images(image_autoencoder, images, scaling.image.to(images.device))
+    batch = images.shape[0]
+    repeated = condition.repeat_interleave(num_samples, dim=0)  # (B*N, c, ...), image-major
+    mask_channels = int(denoiser.out_channels)
+    inferer = DiffusionInferer(scheduler)
+    chunk = max_batch or repeated.shape[0]
+    probabilities = []
+    for start in range(0, repeated.shape[0], chunk):
+        cond = repeated[start : start + chunk]
+        shape = (cond.shape[0], mask_channels, *cond.shape[2:])
+        noise_device = generator.device if generator is not None else cond.device
+        noise = torch.randn(shape, generator=generator, device=noise_device, dtype=cond.dtype).to(cond.device)
+        latents = inferer.sample(noise, denoiser, scheduler=scheduler, conditioning=cond, mode="concat", verbose=False)
+        probabilities.append(decode_masks(mask_autoencoder, latents, scaling.mask.to(images.device)))
+    probs = torch.cat(probabilities, dim=0)  # (B*N, 1, *spatial)
+    return probs.reshape(batch, num_samples, *probs.shape[2:])
+
+
+class LatentDiffusionSegmenter(nn.Module):
+    """Image autoencoder + mask VAE + latent denoiser + scaling: everything needed to sample masks.
+
+    Args:
+        image_autoencoder: trained image autoencoder (its encoder gives the condition).
+        mask_autoencoder: trained mask VAE (its decoder turns latents into mask logits).
+        denoiser: latent denoiser, input channels = mask latent + image latent.
+        scaling: the latent scale factors (a new, unset one by default).
+    """
+
+    def __init__(
+        self,
+        image_autoencoder: AutoencoderKL,
+        mask_autoencoder: AutoencoderKL,
+        denoiser: DiffusionModelUNet,
+        scaling: LatentScaling | None = None,
+    ) -> None:
+        super().__init__()
+        self.image_autoencoder = image_autoencoder
+        self.mask_autoencoder = mask_autoencoder
+        self.denoiser = denoiser
+        self.scaling = scaling if scaling is not None else LatentScaling()
+
+    def sample(
+        self,
+        images: torch.Tensor,
+        scheduler: Scheduler,
+        num_samples: int = 5,
+        max_batch: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """:func:`sample_masks` with this model's networks; ``(B, num_samples, *spatial)`` probabilities."""
+        return sample_masks(
+            self.image_autoencoder, self.mask_autoencoder, self.denoiser, self.scaling, images, scheduler, num_samples, max_batch, generator
+        )

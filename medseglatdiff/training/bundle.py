@@ -1,0 +1,233 @@
+"""Run the shared bundle configuration (``configs/``) with one bundle's settings: the entry of every ``train.json``.
+
+A bundle (``bundles/<name>/train.json``) carries only what differs from ``configs/train.json``, under its
+``settings`` key, plus the run's ``dataset_dir``, ``fold`` and ``overlays``. Its ``training`` entry calls
+:func:`run_bundle`, which builds one MONAI :class:`~monai.bundle.ConfigParser` from::
+
+    configs/train.json  <-  overlays (e.g. configs/multi_gpu_train.json)  <-  settings  <-  dataset_dir, fold
+
+(later wins; nested ``settings`` are merged key by key, so ``--settings#image_autoencoder#max_epochs 5``
+changes one value and keeps its siblings) and runs its ``initialize``, ``training`` and ``finalize`` lists.
+The shared files are found from the package's location, so the command works from any folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from monai.bundle import ConfigParser
+
+from medseglatdiff.engines.distributed import is_main_process
+from medseglatdiff.errors import MedsegError
+from medseglatdiff.io.atomic import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+SETTINGS_FILE = "settings.json"
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+
+
+def configs_dir() -> Path:
+    """The repository's ``configs/`` folder (shared bundle definitions)."""
+    folder = REPOSITORY_ROOT / "configs"
+    if not folder.is_dir():
+        raise MedsegError(f"{folder}: the shared bundle configs are missing; run from a clone of the repository (pip install -e .)")
+    return folder
+
+
+def bundle_path(bundle: str | os.PathLike, config: str = "train.json") -> Path:
+    """``bundles/<bundle>/<config>`` for a bundle name, or ``<bundle>/<config>`` / the file itself for a path."""
+    candidate = Path(bundle)
+    if candidate.is_file():
+        return candidate
+    if candidate.is_dir():
+        path = candidate / config
+    else:
+        path = REPOSITORY_ROOT / "bundles" / str(bundle) / config
+    if not path.is_file():
+        known = sorted(p.name for p in (REPOSITORY_ROOT / "bundles").iterdir() if (p / config).is_file()) if (REPOSITORY_ROOT / "bundles").is_dir() else []
+        raise MedsegError(f"{path}: bundle config not found; use one of {', '.join(known) or 'the bundles/ folders'} or a path to a bundle folder")
+    return path
+
+
+def flatten_settings(settings: Mapping[str, Any] | None, prefix: str = "") -> dict[str, Any]:
+    """Nested settings -> ``{"a#b#c": value}`` config ids; component dicts (with ``_target_``) stay whole.
+
+    Empty dicts change nothing (bundles keep them as places for command-line overrides to go).
+    """
+    flat: dict[str, Any] = {}
+    for key, value in (settings or {}).items():
+        name = f"{prefix}#{key}" if prefix else str(key)
+        if isinstance(value, Mapping) and not any(str(k).startswith("_") for k in value):
+            flat.update(flatten_settings(value, name))
+        else:
+            flat[name] = value
+    return flat
+
+
+def merge_settings(base: Mapping[str, Any] | None, update: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Deep merge of nested settings (``update`` wins; ``#`` ids in ``update`` are expanded first)."""
+    merged: dict[str, Any] = {k: (merge_settings(v, {}) if isinstance(v, Mapping) else v) for k, v in (base or {}).items()}
+    for key, value in (update or {}).items():
+        head, _, rest = str(key).partition("#")
+        if rest:
+            value, key = {rest: value}, head
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) and not any(str(k).startswith("_") for k in value):
+            merged[key] = merge_settings(merged[key], value)
+        else:
+            merged[key] = merge_settings(value, {}) if isinstance(value, Mapping) else value
+    return merged
+
+
+def _resolve_config(name: str | os.PathLike) -> str:
+    path = Path(name)
+    if not path.is_file():
+        path = configs_dir() / str(name)
+    if not path.is_file():
+        raise MedsegError(f"{name}: shared config not found in {configs_dir()}")
+    return str(path)
+
+
+def build_parser(
+    config: str = "train.json", settings: Mapping[str, Any] | None = None, overlays: Sequence[str] = (), **values: Any
+) -> ConfigParser:
+    """The merged MONAI config: shared ``config`` <- ``overlays`` <- ``settings`` <- ``values`` (see module doc)."""
+    if isinstance(overlays, str):
+        overlays = [overlays]
+    parser = ConfigParser()
+    parser.read_config([_resolve_config(config), *[_resolve_config(o) for o in overlays]])
+    parser.update(flatten_settings(settings))
+    parser.update({k: v for k, v in values.items() if v is not None})
+    return parser
+
+
+def run_expressions(parser: ConfigParser, id: str) -> list[Any]:
+    """Evaluate ``id`` (an expression or a list of them, one at a time, as MONAI's ``ConfigWorkflow`` does).
+
+    Items of a list are resolved lazily and in order, so a later stage's networks and data are only built
+    after the earlier stages have run.
+    """
+    results: list[Any] = []
+    if id not in parser:
+        return results
+    ids = [f"{id}#{i}" for i in range(len(parser[id]))] if isinstance(parser[id], list) else [id]
+    for sub_id in ids:
+        results.append(parser.get_parsed_content(sub_id))
+        parser.ref_resolver.remove_resolved_content(sub_id)
+    return results
+
+
+def _output_dir(parser: ConfigParser) -> Path:
+    parser.parse(reset=True)
+    return Path(parser.get_parsed_content("output_dir"))
+
+
+def _save_settings(path: Path, settings: Mapping[str, Any] | None) -> None:
+    try:
+        text = json.dumps(dict(settings or {}), indent=2)
+    except TypeError:
+        logger.warning("settings hold values that are not JSON; %s not written (inference will need the same settings)", path)
+        return
+    if is_main_process():
+        write_text_atomic(path, text + "\n")
+
+
+def run_bundle(
+    config: str = "train.json",
+    settings: Mapping[str, Any] | None = None,
+    overlays: Sequence[str] = (),
+    run_id: str = "training",
+    **values: Any,
+) -> list[Any]:
+    """Build the merged config (:func:`build_parser`) and run its ``initialize``, ``run_id`` and ``finalize``.
+
+    A training run records its settings in ``<output_dir>/settings.json``; any other run (``inference``,
+    ``evaluate``) starts from those, so the networks are rebuilt exactly as they were trained, and the
+    run's own settings apply on top.
+    """
+    parser = build_parser(config, settings, overlays, **values)
+    settings_file = _output_dir(parser) / SETTINGS_FILE
+    if run_id != "training" and settings_file.is_file():
+        trained = json.loads(settings_file.read_text(encoding="utf-8"))
+        parser = build_parser(config, merge_settings(trained, settings), overlays, **values)
+    parser.parse(reset=True)
+    run_expressions(parser, "initialize")
+    if run_id == "training":
+        _save_settings(settings_file, settings)
+    try:
+        if run_id not in parser:
+            raise MedsegError(f"{config}: has no '{run_id}' entry to run")
+        return run_expressions(parser, run_id)
+    finally:
+        run_expressions(parser, "finalize")
+
+
+def train(
+    dataset_dir: str | os.PathLike,
+    bundle: str | os.PathLike = "lidc",
+    fold: int | str = 0,
+    overlays: Sequence[str] = (),
+    settings: Mapping[str, Any] | None = None,
+    logging_file: str | bool | None = None,
+    **overrides: Any,
+) -> None:
+    """Train the three stages of a bundle on a planned and preprocessed dataset (what ``medseg train`` runs).
+
+    Equivalent to ``python -m monai.bundle run training --config_file bundles/<bundle>/train.json
+    --dataset_dir DIR --fold K --settings#KEY VALUE ...``; finished stages are skipped, an interrupted
+    stage resumes from its last checkpoint.
+
+    Args:
+        dataset_dir: the folder written by ``medseg plan_and_preprocess`` (plans.json + preprocessed cases).
+        bundle: a bundle name (isic, cvc, lidc, brats) or a path to a bundle folder / train.json.
+        fold: cross-validation fold (0..4) or "all".
+        overlays: extra shared configs applied on top (e.g. "multi_gpu_train.json").
+        settings: nested overrides of the merged configuration, e.g. ``{"image_autoencoder": {"max_epochs": 5}}``.
+        logging_file: logging configuration; None: the bundle's ``logging.conf``; False: leave logging alone.
+        overrides: flat overrides, same as ``settings`` (ids may use ``#``: ``**{"denoiser#lr": 1e-4}``).
+
+    Raises:
+        MedsegError: unknown bundle, missing or unplanned dataset, or any other user error met while training.
+    """
+    from monai.bundle import run
+
+    from medseglatdiff.training.plans import training_plan
+
+    path = bundle_path(bundle)
+    bundle_settings = ConfigParser.load_config_file(path).get("settings", {})
+    merged = merge_settings(merge_settings(bundle_settings, settings), overrides)
+    training_plan(dataset_dir, merged.get("configuration"))  # a missing or unplanned dataset fails here, clearly
+    try:
+        run(
+            "training",
+            config_file=str(path),
+            meta_file=str(path.parent / "metadata.json"),
+            logging_file=str(path.parent / "logging.conf") if logging_file is None else logging_file,
+            dataset_dir=str(dataset_dir),
+            fold=fold,
+            overlays=list(overlays),
+            settings=merged,
+        )
+    except RuntimeError as exc:  # MONAI wraps errors raised inside config expressions
+        cause = user_error(exc)
+        if cause is None:
+            raise
+        raise cause from exc
+
+
+def user_error(exc: BaseException) -> MedsegError | None:
+    """The :class:`MedsegError` behind ``exc`` (MONAI wraps errors of config expressions), or None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, MedsegError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

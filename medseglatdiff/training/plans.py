@@ -1,0 +1,135 @@
+"""The adapter from ``plans.json`` to the training components' plain arguments.
+
+Everything the training configuration (``configs/train.json``) reads from the plan goes through
+:func:`training_plan`, which loads the file with the planning package's validating loader and returns one
+configuration as plain values (network arguments named as the factories in :mod:`medseglatdiff.networks`
+take them). Bundles override any of them on the command line.
+
+Masks are trained as one binary foreground (sigmoid + weighted BCE, the method's formulation). For a
+dataset with several foreground classes (BraTS) the foreground is their union (whole tumour), and its WCE
+weight is the smallest of the planned class weights (the union is at least as frequent as any class).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from medseglatdiff.errors import MedsegError
+from medseglatdiff.training.data import preprocessed_cases
+from medseglatdiff.training.splits import fold_cases, load_or_create_splits
+
+logger = logging.getLogger(__name__)
+
+PLAN_HINT = "run `medseg plan_and_preprocess --dataset RAW --out WORK` and pass --dataset_dir WORK"
+
+
+def _load_plans(work: Path) -> dict[str, Any]:
+    from medseglatdiff.planning.plans_io import PLANS_FILE, load_plans
+
+    if not work.is_dir():
+        raise MedsegError(f"{work}: folder not found; {PLAN_HINT}")
+    if not (work / PLANS_FILE).is_file():
+        raw = " (it looks like a raw dataset)" if (work / "dataset.json").is_file() else ""
+        raise MedsegError(f"{work}: no {PLANS_FILE}, the dataset is not planned{raw}; {PLAN_HINT}")
+    return load_plans(work)
+
+
+def _autoencoder_args(block: dict[str, Any]) -> dict[str, Any]:
+    net = block["network"]
+    return {
+        "channels": list(net["channels"]),
+        "latent_channels": int(net["latent_channels"]),
+        "num_res_blocks": net["num_res_blocks"],
+        "attention_levels": list(net["attention_levels"]),
+        "with_encoder_nonlocal_attn": bool(net.get("with_encoder_nonlocal_attn", False)),
+        "with_decoder_nonlocal_attn": bool(net.get("with_decoder_nonlocal_attn", False)),
+    }
+
+
+def training_plan(dataset_dir: str | os.PathLike, configuration: str | None = None) -> dict[str, Any]:
+    """One configuration of ``dataset_dir/plans.json`` as the plain values the training config uses.
+
+    Args:
+        dataset_dir: the folder written by ``plan_and_preprocess`` (plans.json + preprocessed cases).
+        configuration: "2d" or "3d"; None picks "3d" when planned, else "2d".
+
+    Raises:
+        MedsegError: the folder is missing, not planned, not preprocessed, or lacks the configuration.
+    """
+    from medseglatdiff.planning.plans_io import strip_reasons
+
+    if dataset_dir is None or not str(dataset_dir).strip():
+        raise MedsegError(f"no dataset given (--dataset_dir is empty); {PLAN_HINT}")
+    work = Path(dataset_dir)
+    plans = _load_plans(work)
+    configurations = plans["configurations"]
+    name = configuration or ("3d" if "3d" in configurations else "2d")
+    if name not in configurations:
+        raise MedsegError(f"{work / 'plans.json'}: configuration {name!r} not planned (planned: {', '.join(configurations)}); pass --settings#configuration with one of them")
+    config = strip_reasons(configurations[name])
+    data_folder = work / config["data_folder"]
+    if not data_folder.is_dir() or not any(data_folder.glob("*.npz")):
+        raise MedsegError(f"{data_folder}: no preprocessed cases for configuration {name!r}; {PLAN_HINT}")
+    mask = config["mask_autoencoder"]
+    weights = [float(w) for w in mask["class_weights"]]
+    foreground = min(weights[1:]) if len(weights) > 1 else 1.0
+    if len(weights) > 2:
+        logger.info("%d foreground classes trained as one foreground (their union), WCE weight %.3g", len(weights) - 1, foreground)
+    denoiser = config["denoiser"]["network"]
+    return {
+        "configuration": name,
+        "dataset_name": plans["dataset_name"],
+        "raw_dataset": plans["raw_dataset"],
+        "spatial_dims": int(config["spatial_dims"]),
+        "num_channels": len(plans["channel_names"]),
+        "num_raters": int(plans["num_raters"]),
+        "data_folder": str(data_folder),
+        "patch_size": [int(p) for p in config["patch_size"]],
+        "slice_axis": config["preprocessing"]["slice_axis"],
+        "image_autoencoder": {
+            **_autoencoder_args(config["image_autoencoder"]),
+            "batch_size": int(config["image_autoencoder"]["batch_size"]),
+            "kl_weight": float(config["image_autoencoder"]["kl_weight"]),
+        },
+        "mask_autoencoder": {
+            **_autoencoder_args(mask),
+            "batch_size": int(mask["batch_size"]),
+            "kl_weight": float(mask["kl_weight"]),
+            "foreground_weight": foreground,
+            "background_weight": weights[0] if weights else 1.0,
+        },
+        "denoiser": {
+            "channels": list(denoiser["channels"]),
+            "attention_levels": list(denoiser["attention_levels"]),
+            "num_res_blocks": denoiser["num_res_blocks"],
+            "num_head_channels": [max(int(h), 1) for h in denoiser["num_head_channels"]],
+            "batch_size": int(config["denoiser"]["batch_size"]),
+        },
+        "diffusion": {k: config["diffusion"][k] for k in ("num_train_timesteps", "schedule", "beta_start", "beta_end")},
+        "inference": {k: config["inference"][k] for k in ("num_inference_steps", "ensemble_size", "threshold")},
+    }
+
+
+def case_groups(plan: dict[str, Any]) -> dict[str, str]:
+    """``{case: group}`` from the raw dataset's dataset.json (empty when it is not reachable or has none)."""
+    from medseglatdiff.datasets.dataset_json import DatasetSpec
+
+    raw = Path(plan.get("raw_dataset") or "")
+    if not str(raw) or not (raw / "dataset.json").is_file():
+        return {}
+    try:
+        return dict(DatasetSpec.load(raw).case_groups)
+    except MedsegError:
+        return {}
+
+
+def fold_split(dataset_dir: str | os.PathLike, plan: dict[str, Any], fold: int | str = 0, num_folds: int = 5, seed: int = 12345) -> tuple[list[str], list[str]]:
+    """``(train, val)`` cases of ``fold`` from ``dataset_dir/splits_final.json`` (created, grouped, when missing)."""
+    cases = preprocessed_cases(plan["data_folder"])
+    splits = load_or_create_splits(dataset_dir, cases, case_groups(plan), num_folds=num_folds, seed=seed)
+    train, val = fold_cases(splits, fold)
+    available = set(cases)
+    return [c for c in train if c in available], [c for c in val if c in available]

@@ -1,0 +1,30 @@
+"""The 3D bundle trains a few steps on small crops of the BraTS sample (``medseg train``'s Python function)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from medseglatdiff.training import train
+
+
+@pytest.mark.slow
+def test_brats_bundle_runs_in_3d(brats_work: Path, tmp_path: Path, tiny) -> None:
+    out = tmp_path / "run"
+    settings = {**tiny(3, 32, epochs=1, epoch_length=2), "output_dir": str(out), "num_val_cases": 1, "val_batch_size": 1}
+    settings["denoiser"]["val_ensemble_size"] = 1
+    train(brats_work, bundle="brats", fold=0, settings=settings, logging_file=False)
+
+    for stage in ("image_autoencoder", "mask_autoencoder", "denoiser"):
+        done = json.loads((out / stage / "done.json").read_text())
+        assert done["epochs"] == 1 and done["iterations"] == 2
+    weights = torch.load(out / "image_autoencoder" / "model.pt", weights_only=True)["network"]
+    conv = next(v for k, v in weights.items() if k.endswith("weight") and v.ndim > 2)
+    assert conv.ndim == 5  # 3D convolutions: (out, in, x, y, z)
+    assert conv.shape[1] == 2  # FLAIR + T1c
+    plan = json.loads((brats_work / "plans.json").read_text())
+    assert list(plan["configurations"]) == ["3d"]
+    assert list((out / "tensorboard" / "denoiser_images").glob("events.out.tfevents.*"))

@@ -1,0 +1,138 @@
+"""End to end on real LIDC crops through the bundle command: three stages, checkpoints, TensorBoard, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from medseglatdiff.errors import MedsegError
+from medseglatdiff.training import flatten_settings, merge_settings, train
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LIDC_BUNDLE = REPO_ROOT / "bundles" / "lidc" / "train.json"
+STAGES = ("image_autoencoder", "mask_autoencoder", "denoiser")
+
+
+def _with_bundle_settings(settings: dict) -> dict:
+    """The lidc bundle's own settings with ``settings`` merged in (what the command line would build up)."""
+    return merge_settings(json.loads(LIDC_BUNDLE.read_text())["settings"], settings)
+
+
+def _events(folder: Path) -> EventAccumulator:
+    files = sorted(folder.glob("events.out.tfevents.*"))
+    assert files, f"no TensorBoard event file in {folder}"
+    accumulator = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+@pytest.mark.slow
+def test_bundle_trains_three_stages_and_skips_finished_ones(lidc_work: Path, tmp_path: Path, tiny) -> None:
+    from monai.bundle import run
+
+    out = tmp_path / "run"
+    settings = {**tiny(2, 64, epochs=3, epoch_length=3), "output_dir": str(out)}
+    settings["mask_autoencoder"].update(max_epochs=1, epoch_length=2)
+    settings["denoiser"].update(max_epochs=2, epoch_length=2)
+    run("training", config_file=str(LIDC_BUNDLE), logging_file=False, dataset_dir=str(lidc_work), fold=0,
+        settings=_with_bundle_settings(settings))
+
+    for stage in STAGES:
+        assert (out / stage / "checkpoint.pt").is_file() and (out / stage / "model.pt").is_file()
+        assert not list((out / stage).glob(".*tmp*")), "temporary checkpoint files left behind"
+    image_done = json.loads((out / "image_autoencoder" / "done.json").read_text())
+    assert image_done["epochs"] == 3 and image_done["iterations"] == 9
+    losses = image_done["epoch_losses"]
+    assert len(losses) == 3 and losses[-1] < losses[0], f"image autoencoder loss did not fall: {losses}"
+    denoiser = torch.load(out / "denoiser" / "model.pt", weights_only=True)
+    assert float(denoiser["scaling"]["image"]) > 0 and float(denoiser["scaling"]["mask"]) > 0  # scale factors stored
+    checkpoint = torch.load(out / "denoiser" / "checkpoint.pt", weights_only=True)
+    assert {"network", "optimizer", "lr_scheduler", "trainer", "scaling", "rng", "history"} <= set(checkpoint)
+    assert checkpoint["trainer"]["iteration"] == 4  # 2 epochs of 2 iterations
+
+    scalars = _events(out / "tensorboard" / "image_autoencoder").Tags()["scalars"]
+    assert "image_autoencoder/loss" in scalars and "image_autoencoder_epoch_loss" in scalars
+    denoiser_tags = _events(out / "tensorboard" / "denoiser").Tags()["scalars"]
+    assert "val_mean_dice" in denoiser_tags and "denoiser/loss" in denoiser_tags
+    images = _events(out / "tensorboard" / "denoiser_images")
+    assert images.Tags()["images"] == ["validation/ensemble"]
+    assert len(images.Images("validation/ensemble")) == 2  # one grid per validation epoch
+    assert json.loads((lidc_work / "splits_final.json").read_text())[0]["val"]
+
+    # the inference bundle rebuilds the trained networks (settings.json) and samples an ensemble per case
+    case = json.loads((lidc_work / "splits_final.json").read_text())[0]["val"][0]
+    run("inference", config_file=str(REPO_ROOT / "bundles" / "lidc" / "inference.json"), logging_file=False,
+        dataset_dir=str(lidc_work), fold=0, settings={"bundle_name": "lidc", "configuration": "2d", "output_dir": str(out),
+                                                      "inference_cases": [case], "ensemble_size": 3, "num_inference_steps": 2})
+    with np.load(out / "inference" / f"{case}.npz") as saved:
+        assert saved["samples"].shape == (3, 128, 128)  # whole 128 px case, sampled in 64 px windows
+        assert saved["mask"].shape == saved["confidence"].shape == (128, 128)
+    summary = json.loads((out / "inference" / "summary.json").read_text())
+    assert summary["cases"][0]["case"] == case and 0.0 <= summary["mean"]["dice"] <= 1.0
+
+    # a second run finds every stage finished and trains nothing
+    marker = (out / "denoiser" / "done.json").stat().st_mtime_ns
+    run("training", config_file=str(LIDC_BUNDLE), logging_file=False, dataset_dir=str(lidc_work), fold=0,
+        settings=_with_bundle_settings(settings))
+    assert (out / "denoiser" / "done.json").stat().st_mtime_ns == marker
+
+
+def _cli(work: Path, settings: dict) -> list[str]:
+    args = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", "bundles/lidc/train.json",
+            "--dataset_dir", str(work), "--fold", "1"]
+    for key, value in flatten_settings(settings).items():  # as a person types them: --settings#a#b VALUE
+        args += [f"--settings#{key}", repr(value)]
+    return args
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_from_its_checkpoint(lidc_work: Path, tmp_path: Path, tiny) -> None:
+    out = tmp_path / "run"
+    settings = {**tiny(2, 64, epochs=1, epoch_length=2), "output_dir": str(out)}
+    settings["mask_autoencoder"].update(max_epochs=200, epoch_length=2)  # long enough to be killed mid-stage
+    log = (tmp_path / "first.log").open("w")
+    process = subprocess.Popen(_cli(lidc_work, settings), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    checkpoint = out / "mask_autoencoder" / "checkpoint.pt"
+    deadline = time.time() + 240
+    while not checkpoint.is_file() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # an abrupt interruption, as a crash or a lost machine
+    process.wait()
+    log.close()
+    assert checkpoint.is_file(), (tmp_path / "first.log").read_text()[-3000:]
+    assert (out / "image_autoencoder" / "done.json").is_file() and not (out / "mask_autoencoder" / "done.json").exists()
+    image_marker = (out / "image_autoencoder" / "done.json").stat().st_mtime_ns
+    saved_epoch = int(torch.load(checkpoint, weights_only=True)["trainer"]["iteration"]) // 2  # 2 iterations per epoch
+    assert saved_epoch >= 1
+
+    settings["mask_autoencoder"]["max_epochs"] = saved_epoch + 1
+    finished = subprocess.run(_cli(lidc_work, settings), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    output = finished.stdout + finished.stderr
+    assert "stage image_autoencoder already finished" in output
+    assert f"stage mask_autoencoder: resuming from {checkpoint} at epoch {saved_epoch}" in output
+    done = json.loads((out / "mask_autoencoder" / "done.json").read_text())
+    assert done["epochs"] == saved_epoch + 1 and done["iterations"] == 2 * (saved_epoch + 1)
+    assert len(done["epoch_losses"]) == saved_epoch + 1  # the history before the interruption came back too
+    assert (out / "image_autoencoder" / "done.json").stat().st_mtime_ns == image_marker
+    assert (out / "denoiser" / "done.json").is_file()
+
+
+def test_unplanned_dataset_gets_a_clear_message(lidc_work: Path, tmp_path: Path) -> None:
+    raw = lidc_work.parent / "raw"
+    with pytest.raises(MedsegError, match="not planned.*plan_and_preprocess"):
+        train(raw, bundle="lidc", logging_file=False)
+    with pytest.raises(MedsegError, match="folder not found.*plan_and_preprocess"):
+        train(tmp_path / "missing", bundle="lidc", logging_file=False)
+    with pytest.raises(MedsegError, match="bundle config not found"):
+        train(lidc_work, bundle="no_such_bundle", logging_file=False)
