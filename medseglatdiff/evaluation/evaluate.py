@@ -1,7 +1,9 @@
 """``medseg evaluate``: score a prediction folder against a raw dataset; per-case CSV, summary.json, figures.
 
-Single-reference metrics (Dice, IoU, HD95, ASSD) compare the final mask with ``labelsTr`` per class. When the
-dataset has raters and the prediction folder has samples, the ensemble metrics (GED, HM-IoU, CI) compare the
+Single-reference metrics (Dice, IoU, HD95, ASSD) compare the final mask with ``labelsTr`` per class. A model
+trained on the union of several foreground classes (BraTS: whole tumour) says so in ``PRED/prediction.json``
+(``mask.classes`` lists more than one class); its mask is then scored against the union of the reference classes,
+as one class ``foreground``. When the dataset has raters and the prediction folder has samples, the ensemble metrics (GED, HM-IoU, CI) compare the
 samples with every rater; ECE compares the mean probability with the rater mean (or the binary label).
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -45,11 +48,24 @@ class CaseJob:
     layout: PredictionLayout
     classes: dict[str, int]
     surface: bool
+    merge_classes: bool = False
 
 
 def foreground_classes(spec: DatasetSpec) -> dict[str, int]:
     """Class name -> value for every integer foreground label (nnU-Net region lists are skipped)."""
     return {name: int(v) for name, v in spec.labels.items() if isinstance(v, int) and v != 0}
+
+
+def merged_classes(pred: Path, spec: DatasetSpec) -> bool:
+    """Whether ``pred/prediction.json`` says the masks are the union of the dataset's several foreground classes."""
+    record = pred / "prediction.json"
+    if not record.is_file() or len(foreground_classes(spec)) < 2:
+        return False
+    try:
+        classes = json.loads(record.read_text(encoding="utf-8")).get("mask", {}).get("classes", {})
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+        raise MedsegError(f"{record}: not valid JSON ({exc}); delete it if the masks carry the dataset's own labels") from exc
+    return isinstance(classes, dict) and len(classes) > 1
 
 
 def score_case(job: CaseJob) -> tuple[dict[str, Any], np.ndarray]:
@@ -58,6 +74,8 @@ def score_case(job: CaseJob) -> tuple[dict[str, Any], np.ndarray]:
     reference = read_image(spec.label_file(case))
     prediction = read_image(layout.mask(case)).array[0]
     ref = reference.array[0]
+    if job.merge_classes:
+        prediction, ref = (prediction > 0).astype(np.uint8), (ref > 0).astype(np.uint8)
     if prediction.shape != ref.shape:
         raise MedsegError(
             f"{layout.mask(case)}: shape {prediction.shape} differs from the reference {spec.label_file(case)} "
@@ -94,6 +112,11 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"mean": float(finite.mean()), "std": float(finite.std()), "median": float(np.median(finite)), "n": int(finite.size)}
 
 
+def _nanmean(values: list[float]) -> float:
+    finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
 def summarise(rows: list[dict[str, Any]], classes: dict[str, int], bins: np.ndarray) -> dict[str, Any]:
     """Mean, std, median and count of every metric, overall (classes averaged) and per class."""
     metric_columns = sorted({k for row in rows for k in row if k not in ("case", "group", "num_samples")})
@@ -102,7 +125,7 @@ def summarise(rows: list[dict[str, Any]], classes: dict[str, int], bins: np.ndar
         per_class[name] = {c[: -len(name) - 1]: _stats([r.get(c, float("nan")) for r in rows]) for c in metric_columns if c.endswith(f"_{name}")}
     overall: dict[str, Any] = {}
     for metric in ("dice", "iou", "hd95", "assd"):
-        means = [np.nanmean([r.get(f"{metric}_{n}", float("nan")) for n in classes]) if classes else float("nan") for r in rows]
+        means = [_nanmean([r.get(f"{metric}_{n}", float("nan")) for n in classes]) for r in rows]
         overall[metric] = _stats(list(means))
     for column in metric_columns:
         if not any(column.endswith(f"_{n}") for n in classes):
@@ -161,8 +184,9 @@ def evaluate(
         raise MedsegError(f"{pred}: predictions for cases not in {spec.root}: {', '.join(unknown[:5])}; is --ref the right dataset?")
     if not predicted:
         raise MedsegError(f"{pred}: no predicted masks named {{case}}{spec.file_ending} for the cases of {spec.root}")
-    classes = foreground_classes(spec)
-    jobs = [CaseJob(case, spec, layout, classes, surface) for case in predicted]
+    merge = merged_classes(pred, spec)
+    classes = {"foreground": 1} if merge else foreground_classes(spec)
+    jobs = [CaseJob(case, spec, layout, classes, surface, merge) for case in predicted]
     bar = dict(total=len(jobs), desc="evaluating", unit="case", disable=None)
     if num_workers > 1:
         with ProcessPoolExecutor(max_workers=num_workers) as pool:
@@ -171,7 +195,8 @@ def evaluate(
         results = [score_case(job) for job in tqdm(jobs, **bar)]
     rows = [row for row, _ in results]
     summary = summarise(rows, classes, np.sum([b for _, b in results], axis=0))
-    summary.update({"prediction": str(pred.resolve()), "reference": str(spec.root.resolve()), "num_reference_cases": len(spec.case_ids())})
+    summary.update({"prediction": str(pred.resolve()), "reference": str(spec.root.resolve()), "num_reference_cases": len(spec.case_ids()),
+                    "classes": classes, "merged_classes": merge})
     out = Path(out) if out else pred / "evaluation"
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "per_case.csv", _csv_text(rows))

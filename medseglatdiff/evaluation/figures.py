@@ -37,7 +37,8 @@ def _case_metric(row: dict[str, Any], metric: str) -> float:
     if metric in row:
         return float(row[metric]) if row[metric] != "" else float("nan")
     values = [float(v) for k, v in row.items() if k.startswith(f"{metric}_") and v != ""]
-    return float(np.nanmean(values)) if values else float("nan")
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def draw_figures(rows: list[dict[str, Any]], summary: dict[str, Any], spec: DatasetSpec, layout: PredictionLayout, out: Path) -> list[Path]:
@@ -84,7 +85,7 @@ def _reliability(curve: dict[str, list[float]], path: Path) -> Path:
 def _display_slice(array: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, int | None]:
     """2D view (y, x) of a (C, x, y[, z]) array: the slice with the most reference foreground in 3D."""
     if array.ndim == 4:
-        index = int(np.argmax((reference > 0).sum(axis=(0, 1)))) if reference.any() else array.shape[-1] // 2
+        index = int(np.argmax((reference > 0).sum(axis=tuple(range(reference.ndim - 1))))) if reference.any() else array.shape[-1] // 2
         return array[..., index], index
     return array, None
 

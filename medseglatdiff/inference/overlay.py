@@ -14,8 +14,10 @@ OUTLINE_RGB = (255, 40, 40)
 
 
 def _to_rgb(image: np.ndarray) -> np.ndarray:
-    """(C, x, y) image -> (y, x, 3) uint8, each channel min-max scaled (grey images repeated)."""
+    """(C, x, y) image -> (y, x, 3) uint8, percentile-scaled; RGB(A) shown in colour, anything else as its first channel in grey."""
     pixels = np.moveaxis(np.asarray(image, dtype=np.float64), 0, -1).swapaxes(0, 1)
+    if pixels.shape[-1] not in (3, 4):
+        pixels = pixels[..., :1]  # grey, or the first of several modalities (BraTS FLAIR)
     lo, hi = np.percentile(pixels, 0.5), np.percentile(pixels, 99.5)
     pixels = np.clip((pixels - lo) / (hi - lo + 1e-8), 0, 1)
     if pixels.shape[-1] == 1:
@@ -44,13 +46,23 @@ def overlay_slice(image: np.ndarray, mask: np.ndarray, confidence: np.ndarray) -
     return np.concatenate([left, _heat(confidence)], axis=1)
 
 
+def largest_slice(mask: np.ndarray) -> int:
+    """Index along the last axis of the slice with the most foreground; ties go to the one nearest their middle."""
+    areas = (np.asarray(mask) > 0).reshape(-1, mask.shape[-1]).sum(axis=0)
+    if not areas.any():
+        return mask.shape[-1] // 2
+    best = np.flatnonzero(areas == areas.max())
+    return int(best[np.argmin(np.abs(best - np.median(best)))])
+
+
 def write_overlay(image: np.ndarray, mask: np.ndarray, confidence: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write the overlay PNG; 3D inputs show the axial slice (last axis) with the largest mask area."""
+    """Write the overlay PNG; 3D inputs show the axial slice (last axis) with the largest mask area
+    (of several equally large, the one nearest their middle; without a mask, the middle slice)."""
     from PIL import Image
 
     image, mask, confidence = np.asarray(image), np.asarray(mask), np.asarray(confidence)
     if mask.ndim == 3:
-        index = int(np.argmax((mask > 0).sum(axis=(0, 1)))) if mask.any() else mask.shape[-1] // 2
+        index = largest_slice(mask)
         image, mask, confidence = image[..., index], mask[..., index], confidence[..., index]
     panel = overlay_slice(image, mask, confidence)
     path = Path(path)

@@ -138,6 +138,14 @@ def _save_settings(path: Path, settings: Mapping[str, Any] | None) -> None:
         write_text_atomic(path, text + "\n")
 
 
+def _save_model_files(parser: ConfigParser, output_dir: Path) -> None:
+    """``model.json`` + a ``plans.json`` copy, so the fold folder predicts on its own (see inference.model_info)."""
+    from medseglatdiff.inference.model_info import write_model_files
+
+    if is_main_process():
+        write_model_files(parser, output_dir)
+
+
 def run_bundle(
     config: str = "train.json",
     settings: Mapping[str, Any] | None = None,
@@ -147,7 +155,8 @@ def run_bundle(
 ) -> list[Any]:
     """Build the merged config (:func:`build_parser`) and run its ``initialize``, ``run_id`` and ``finalize``.
 
-    A training run records its settings in ``<output_dir>/settings.json``; any other run (``inference``,
+    A training run records its settings in ``<output_dir>/settings.json`` and what inference needs in
+    ``model.json`` + a ``plans.json`` copy (:mod:`medseglatdiff.inference.model_info`); any other run (``inference``,
     ``evaluate``) starts from those, so the networks are rebuilt exactly as they were trained, and the
     run's own settings apply on top.
     """
@@ -160,6 +169,7 @@ def run_bundle(
     run_expressions(parser, "initialize")
     if run_id == "training":
         _save_settings(settings_file, settings)
+        _save_model_files(parser, settings_file.parent)
     try:
         if run_id not in parser:
             raise MedsegError(f"{config}: has no '{run_id}' entry to run")

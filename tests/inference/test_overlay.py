@@ -28,3 +28,15 @@ def test_3d_overlay_uses_largest_slice(tmp_path: Path) -> None:
     mask[4:12, 4:12, 3] = 1
     panel = np.asarray(Image.open(write_overlay(image, mask, np.ones_like(image[0]), tmp_path / "v.png")))
     assert (panel[..., 0] == 255).sum() >= 28  # the outline of the 8x8 square on slice 3
+
+
+def test_largest_slice_ties_go_to_the_middle() -> None:
+    from medseglatdiff.inference.overlay import largest_slice
+
+    mask = np.zeros((4, 4, 9), np.uint8)
+    assert largest_slice(mask) == 4  # empty: the middle slice
+    mask[:, :, 2:8] = 1  # six equal slices (a mask filling its crop box): not the first, the middle one
+    assert largest_slice(mask) in (4, 5)
+    mask[0, 0, 6] = 0
+    mask[:2, :2, 1] = 1
+    assert largest_slice(mask) in (4, 5)

@@ -1,0 +1,253 @@
+"""``medseg predict``: sample masks for raw images with a trained model; mask, probability, confidence, overlay.
+
+Per case: read the channel files -> preprocess exactly as the plan says (crop, normalise, resample) ->
+sample N masks with DDIM (the N samples batched; sliding windows of the patch size over larger images) ->
+map every sample back to the input's grid (:mod:`medseglatdiff.preprocessing.inverse`) -> summarise
+(mean probability, mask = mean >= threshold, confidence = 1 - entropy of the mean) -> postprocess the mask
+when the model selection enabled it -> write everything in the input's format and geometry, plus an overlay
+PNG. ``OUT/prediction.json`` records the model, folds, settings (and where each came from) and every file.
+
+Settings, in order of precedence: the arguments, ``TRAINED_DIR/model_selection.json``
+(:mod:`medseglatdiff.inference.selection`), the plan's ``inference`` block. With several folds
+(``fold="all"``, or a configuration folder and no fold) the N samples are shared among the folds' models
+and pooled into one ensemble.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from medseglatdiff.errors import MedsegError
+from medseglatdiff.inference.ensemble import summarize_samples
+from medseglatdiff.inference.inputs import InputCase, find_input_cases, read_input_case
+from medseglatdiff.inference.layout import PredictionLayout
+from medseglatdiff.inference.model_loading import TrainedFold, check_compatible, find_folds, load_fold
+from medseglatdiff.inference.outputs import relative, write_case
+from medseglatdiff.inference.sampling import sample_image
+from medseglatdiff.inference.selection import ModelSelection, load_model_selection
+from medseglatdiff.io.atomic import write_json_atomic
+from medseglatdiff.postprocessing.connected_components import apply_postprocessing
+from medseglatdiff.preprocessing.inverse import original_geometry, restore_probabilities
+from medseglatdiff.preprocessing.preprocess import preprocess_arrays
+
+logger = logging.getLogger(__name__)
+
+PREDICTION_FILE = "prediction.json"
+PREDICTION_VERSION = 1
+CONFIDENCE_DEFINITION = "1 - H(mean probability), H the binary entropy in bits: 1 where all samples agree, 0 at a 50/50 split"
+
+
+def split_samples(total: int, num_folds: int) -> list[int]:
+    """Samples drawn by each fold's model so that together they make ``total`` (at least one each)."""
+    total = max(int(total), num_folds)
+    return [total // num_folds + (1 if k < total % num_folds else 0) for k in range(num_folds)]
+
+
+def resolve_settings(
+    info: Mapping[str, Any], selection: ModelSelection, num_samples: int | None, steps: int | None, threshold: float | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each inference setting and where it came from ("argument", the selection file, or "plan")."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    chosen = {"num_samples": num_samples, "num_inference_steps": steps, "threshold": threshold}
+    from_selection = {"num_samples": selection.ensemble_size, "num_inference_steps": selection.num_inference_steps, "threshold": selection.threshold}
+    from_plan = {"num_samples": info["inference"]["ensemble_size"], "num_inference_steps": info["inference"]["num_inference_steps"], "threshold": info["inference"]["threshold"]}
+    for key in chosen:
+        if chosen[key] is not None:
+            values[key], sources[key] = chosen[key], "argument"
+        elif from_selection[key] is not None:
+            values[key], sources[key] = from_selection[key], str(selection.path)
+        else:
+            values[key], sources[key] = from_plan[key], "plan"
+    values["postprocessing"] = list(selection.postprocessing)
+    sources["postprocessing"] = str(selection.path) if selection.path else "none (no model_selection.json)"
+    if isinstance(values["num_samples"], bool) or int(values["num_samples"]) < 1:
+        raise MedsegError(f"--num_samples {values['num_samples']!r}: must be a positive integer")
+    if isinstance(values["num_inference_steps"], bool) or int(values["num_inference_steps"]) < 1:
+        raise MedsegError(f"--steps {values['num_inference_steps']!r}: must be a positive integer")
+    if not 0.0 < float(values["threshold"]) < 1.0:
+        raise MedsegError(f"threshold {values['threshold']!r}: must lie strictly between 0 and 1")
+    values["num_samples"], values["num_inference_steps"], values["threshold"] = int(values["num_samples"]), int(values["num_inference_steps"]), float(values["threshold"])
+    return values, sources
+
+
+def predict_case(
+    case: InputCase,
+    folds: Sequence[TrainedFold],
+    shares: Sequence[int],
+    settings: Mapping[str, Any],
+    output: Path,
+    save_samples: bool = False,
+    seed: int = 0,
+    window_overlap: float = 0.25,
+    max_batch: int | None = None,
+    device: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Predict one case with the pooled folds and write its outputs; returns its record for prediction.json."""
+    started = time.perf_counter()
+    info = folds[0].info
+    input_dims = 3 if info.get("slice_axis") is not None else int(info["spatial_dims"])
+    raw = read_input_case(case, int(info["num_channels"]), input_dims)
+    arrays, properties = preprocess_arrays(raw, folds[0].preprocessing)
+    properties["case_id"] = case.case_id
+    pooled = [
+        sample_image(fold, arrays["image"], share, settings["num_inference_steps"], seed=seed + k, overlap=window_overlap, max_batch=max_batch, device=device)
+        for k, (fold, share) in enumerate(zip(folds, shares))
+        if share > 0
+    ]
+    samples = restore_probabilities(np.concatenate(pooled, axis=0), properties, fill=0.0)  # (N, *original shape); 0 outside the crop box
+    summary = summarize_samples(samples, settings["threshold"])
+    mask = summary.mask
+    if settings["postprocessing"]:
+        mask = apply_postprocessing(mask, settings["postprocessing"])
+    mask = mask.astype(np.uint8) * np.uint8(info.get("mask", {}).get("value", 1))
+    layout = PredictionLayout(output, case.output_ending)
+    paths = write_case(layout, case.case_id, summary, mask, raw.image, original_geometry(properties), samples if save_samples else None, settings["threshold"])
+    return {
+        "case": case.case_id,
+        "inputs": [str(f) for f in case.files],
+        "outputs": relative(paths, output),
+        "shape": list(properties["original_shape"]),
+        "preprocessed_shape": list(properties["shape_after_resampling"]),
+        "foreground_voxels": int((mask > 0).sum()),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _refuse_overwriting_inputs(cases: Sequence[InputCase], output: Path) -> None:
+    inputs = {f.resolve() for case in cases for f in case.files}
+    clash = [case for case in cases if (output / f"{case.case_id}{case.output_ending}").resolve() in inputs]
+    if clash:
+        raise MedsegError(f"{output}: writing the masks there would overwrite the input {clash[0].files[0]}; choose another output folder (-o)")
+
+
+def predict(
+    input: str | os.PathLike,
+    output: str | os.PathLike,
+    model: str | os.PathLike,
+    num_samples: int | None = None,
+    steps: int | None = None,
+    fold: int | str | None = None,
+    save_samples: bool = False,
+    threshold: float | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    window_overlap: float = 0.25,
+    max_batch: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Predict every image of ``input`` with the trained model ``model``; write the results into ``output``.
+
+    Args:
+        input: an image file or a folder of images (``{case}_{channel:04d}{ending}`` for several channel files;
+            any other name is a one-file case). PNG/JPEG/BMP/TIFF, NIfTI, MHA/NRRD or a DICOM series folder.
+        output: the folder to write (see :mod:`medseglatdiff.inference.layout`), created when missing.
+        model: ``WORK/results/<bundle>/<configuration>`` (holding ``fold_K/``) or one ``fold_K`` folder.
+        num_samples: masks sampled per image (default: model selection, else the plan's ensemble size).
+        steps: DDIM steps (default: model selection, else the plan's).
+        fold: ``K`` to use ``fold_K`` only; None or "all": every trained fold, samples pooled.
+        save_samples: also write every sampled mask (``samples/{case}_sNN``).
+        threshold: mean probability at which a pixel is foreground (default: model selection, else the plan's).
+        device: "cuda", "cpu", ...; default cuda when available.
+        seed: seed of the starting noise; the same seed gives the same samples.
+        window_overlap: overlap of the sliding windows (images larger than the patch).
+        max_batch: largest number of latents denoised at once (default: all samples of a window).
+        progress: show a progress bar over images.
+
+    Returns:
+        The content written to ``output/prediction.json``.
+
+    Raises:
+        ImageReadError: an input is missing, unsupported or unreadable (the message names the file).
+        MedsegError: the model folder is not trained, or an input does not fit the model.
+    """
+    cases = find_input_cases(input)
+    output = Path(output)
+    _refuse_overwriting_inputs(cases, output)
+    fold_dirs = find_folds(model, fold)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    folds = [load_fold(path, device) for path in fold_dirs]
+    check_compatible(folds)
+    selection = load_model_selection(model)
+    settings, sources = resolve_settings(folds[0].info, selection, num_samples, steps, threshold)
+    shares = split_samples(settings["num_samples"], len(folds))
+    if sum(shares) != settings["num_samples"]:
+        logger.warning("%d samples asked for %d folds: each fold draws one, %d in all", settings["num_samples"], len(folds), sum(shares))
+    output.mkdir(parents=True, exist_ok=True)
+    logger.info("predicting %d case(s) with %s (%s), %s samples, %d DDIM steps", len(cases), model, ", ".join(f.name for f in folds), shares, settings["num_inference_steps"])
+    records = []
+    for case in tqdm(cases, desc="predicting", unit="image", disable=None if progress else True):
+        records.append(predict_case(case, folds, shares, settings, output, save_samples, seed, window_overlap, max_batch, device))
+    info = folds[0].info
+    record = {
+        "prediction_version": PREDICTION_VERSION,
+        "model": str(Path(model).resolve()),
+        "bundle_name": info.get("bundle_name"),
+        "configuration": info["configuration"],
+        "folds": [f.name for f in folds],
+        "samples_per_fold": dict(zip([f.name for f in folds], shares)),
+        **settings,
+        "num_samples": sum(shares),
+        "sources": sources,
+        "model_selection": str(selection.path) if selection.path else None,
+        "seed": seed,
+        "patch_size": info["patch_size"],
+        "window_overlap": window_overlap,
+        "device": str(device),
+        "mask": info.get("mask", {"value": 1, "meaning": "foreground"}),
+        "confidence": CONFIDENCE_DEFINITION,
+        "cases": records,
+    }
+    write_json_atomic(output / PREDICTION_FILE, record)
+    return record
+
+
+def predict_with_bundle(
+    input_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    dataset_dir: str | os.PathLike | None = None,
+    settings: Mapping[str, Any] | None = None,
+    fold: int | str | None = 0,
+    model_dir: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """The bundles' ``inference.json`` on a folder of raw images: :func:`predict` with the bundle's settings.
+
+    The model folder is ``model_dir``, else ``settings["output_dir"]`` (one trained fold), else
+    ``dataset_dir/results/<bundle_name>/<configuration>`` with ``fold``. Settings read: ``ensemble_size``,
+    ``num_inference_steps``, ``threshold``, ``window_overlap``, ``max_batch``, ``seed``, ``device``,
+    ``save_samples``.
+    """
+    settings = dict(settings or {})
+    if not str(output_dir or "").strip():
+        raise MedsegError("--output_dir is empty: give the folder to write the predictions into")
+    if model_dir:
+        model: Path = Path(model_dir)
+    elif settings.get("output_dir"):
+        model, fold = Path(settings["output_dir"]), None
+    elif dataset_dir:
+        model = Path(dataset_dir) / "results" / str(settings.get("bundle_name", "")) / str(settings.get("configuration", ""))
+    else:
+        raise MedsegError("no model: pass --dataset_dir WORK (the planned dataset the bundle was trained on) or --model_dir TRAINED_DIR")
+    return predict(
+        input_dir,
+        output_dir,
+        model,
+        num_samples=settings.get("ensemble_size"),
+        steps=settings.get("num_inference_steps"),
+        fold=fold,
+        save_samples=bool(settings.get("save_samples", False)),
+        threshold=settings.get("threshold"),
+        device=settings.get("device"),
+        seed=int(settings.get("seed", 0)),
+        window_overlap=float(settings.get("window_overlap", 0.25)),
+        max_batch=settings.get("max_batch"),
+    )

@@ -1,0 +1,83 @@
+"""Sample an ensemble of masks for one preprocessed image with one trained fold.
+
+The N samples of a window run as one batch through DDIM (:func:`medseglatdiff.networks.sample_masks`);
+images other than the training patch size go through MONAI's ``sliding_window_inference`` with the patch as
+window (Gaussian-weighted overlaps; images smaller than the patch are padded), in 2D and 3D alike
+(:class:`medseglatdiff.engines.LatentEnsembleInferer`). A 2D model of a 3D dataset (a plan with a
+``slice_axis``) samples the volume slice by slice, the slices batched.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from medseglatdiff.engines.inferers import LatentEnsembleInferer
+from medseglatdiff.inference.model_loading import TrainedFold
+from medseglatdiff.networks import sampling_scheduler
+
+
+def ensemble_inferer(
+    fold: TrainedFold, num_samples: int, num_inference_steps: int, seed: int | None = 0, overlap: float = 0.25, max_batch: int | None = None
+) -> LatentEnsembleInferer:
+    """The fold's sliding-window ensemble inferer with a DDIM sampler of ``num_inference_steps`` steps."""
+    diffusion = fold.info["diffusion"]
+    scheduler = sampling_scheduler(
+        num_inference_steps=int(num_inference_steps),
+        num_train_timesteps=int(diffusion["num_train_timesteps"]),
+        beta_start=float(diffusion["beta_start"]),
+        beta_end=float(diffusion["beta_end"]),
+        schedule=str(diffusion["schedule"]),
+    )
+    model = fold.segmenter
+    return LatentEnsembleInferer(
+        model.image_autoencoder,
+        model.mask_autoencoder,
+        model.scaling,
+        scheduler,
+        num_samples=int(num_samples),
+        max_batch=max_batch,
+        seed=seed,
+        roi_size=fold.info["patch_size"],
+        overlap=overlap,
+    )
+
+
+@torch.no_grad()
+def sample_image(
+    fold: TrainedFold,
+    image: np.ndarray,
+    num_samples: int,
+    num_inference_steps: int,
+    seed: int | None = 0,
+    overlap: float = 0.25,
+    max_batch: int | None = None,
+    slice_batch: int = 8,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """Foreground probabilities ``(num_samples, *spatial)`` of a preprocessed ``(C, *spatial)`` image.
+
+    Args:
+        fold: the trained fold.
+        image: the image as preprocessing left it (normalised, resampled), channel first.
+        num_samples: ensemble size.
+        num_inference_steps: DDIM steps.
+        seed: seed of the starting noise (the same seed gives the same samples).
+        overlap: overlap of neighbouring windows.
+        max_batch: largest number of latents denoised at once (default: all samples of a window).
+        slice_batch: slices sampled together by a 2D model of a 3D volume.
+        device: where the networks are.
+    """
+    if num_samples < 1:
+        return np.zeros((0, *image.shape[1:]), dtype=np.float32)
+    inferer = ensemble_inferer(fold, num_samples, num_inference_steps, seed, overlap, max_batch)
+    device = torch.device(device)
+    tensor = torch.as_tensor(np.ascontiguousarray(image), dtype=torch.float32)
+    slice_axis = fold.info.get("slice_axis")
+    if int(fold.info["spatial_dims"]) == 2 and image.ndim == 4 and slice_axis is not None:
+        axis = int(slice_axis) + 1  # skip the channel axis
+        slices = tensor.movedim(axis, 0)  # (S, C, a, b)
+        chunks = [inferer(slices[i : i + slice_batch].to(device), fold.segmenter.denoiser).float().cpu() for i in range(0, slices.shape[0], slice_batch)]
+        stacked = torch.cat(chunks, dim=0)  # (S, N, a, b)
+        return stacked.movedim(0, slice_axis + 1).numpy()  # (N, ...) with the slices back in place
+    return inferer(tensor[None].to(device), fold.segmenter.denoiser)[0].float().cpu().numpy()
