@@ -14,14 +14,17 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,deploy]"
 	touch $(STAMP)
 
+# The deploy extra's Holoscan asks for a 32 MB stack (it warns otherwise); raise it where the system allows.
+STACK := ulimit -s 32768 2>/dev/null || true;
+
 demo: $(STAMP)
-	$(BIN)/python -m medseglatdiff.demo --out $(DEMO_OUT)
+	$(STACK) $(BIN)/python -m medseglatdiff.demo --out $(DEMO_OUT)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(STACK) $(BIN)/python -m pytest -q tests
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) *.egg-info .pytest_cache
