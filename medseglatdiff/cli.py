@@ -166,6 +166,248 @@ def plan_and_preprocess(
         print(f"{name}: {count['written']} cases written, {count['skipped']} up to date")
 
 
+@_user_errors
+def train(dataset: str, bundle: str = "lidc", fold: int | str = 0, overlays: tuple[str, ...] | list[str] = (), settings: dict[str, Any] | None = None, **overrides: Any) -> None:
+    """Train the three stages of a bundle on a planned dataset -> DATASET/results/<bundle>/<configuration>/fold_K.
+
+    Same as ``python -m monai.bundle run training --config_file bundles/<bundle>/train.json --dataset_dir DATASET``;
+    finished stages are skipped and an interrupted stage resumes.
+
+    Args:
+        dataset: the work folder written by ``medseg plan_and_preprocess``.
+        bundle: isic, cvc, lidc, brats, or a path to a bundle folder.
+        fold: cross-validation fold 0..4, or "all" (train on every case).
+        overlays: extra shared configs, e.g. ``--overlays "['multi_gpu_train.json']"``.
+        settings: nested overrides as a dict, e.g. ``--settings "{'denoiser': {'max_epochs': 5}}"``.
+        overrides: flat overrides, ``--denoiser#max_epochs 5`` (``--settings#denoiser#max_epochs 5`` works too).
+    """
+    from medseglatdiff.training import train as run_train
+
+    flat = {(k[len("settings#"):] if k.startswith("settings#") else k): v for k, v in overrides.items()}
+    run_train(dataset, bundle=bundle, fold=fold, overlays=list(overlays) if not isinstance(overlays, str) else [overlays], settings=settings, **flat)
+
+
+@_user_errors
+def predict(
+    input: str,
+    output: str,
+    model: str,
+    num_samples: int | None = None,
+    steps: int | None = None,
+    fold: int | str | None = None,
+    save_samples: bool = False,
+    threshold: float | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    window_overlap: float = 0.25,
+) -> None:
+    """Sample masks for raw images: mask, mean probability, confidence map, overlay PNG (and every sample).
+
+    ``medseg predict -i FILE_OR_DIR -o OUT --model TRAINED_DIR [--num_samples N] [--steps S] [--fold K|all] [--save_samples]``
+
+    Args:
+        input: an image file or a folder (``{case}_0000.nii.gz``, ``{case}_0001.nii.gz`` for several channels).
+        output: the folder to write; see docs/inference.md for its layout.
+        model: WORK/results/<bundle>/<configuration> (holding fold_K/) or one fold_K folder.
+        num_samples: masks per image (default: model selection, else the plan's ensemble size).
+        steps: DDIM steps (default: model selection, else the plan's).
+        fold: K for fold_K only, or "all" (default) to pool samples from every trained fold.
+        save_samples: also write every sampled mask to OUT/samples/.
+        threshold: mean probability at which a pixel is foreground (default: model selection, else the plan's).
+        device: cuda, cpu, cuda:1 ...; default cuda when available.
+        seed: seed of the starting noise.
+        window_overlap: overlap of sliding windows on images larger than the training patch.
+    """
+    from medseglatdiff.inference.predict import PREDICTION_FILE
+    from medseglatdiff.inference.predict import predict as run_predict
+
+    record = run_predict(input, output, model, num_samples=num_samples, steps=steps, fold=fold, save_samples=save_samples,
+                         threshold=threshold, device=device, seed=seed, window_overlap=window_overlap)
+    print(f"predicted {len(record['cases'])} image(s) with {', '.join(record['folds'])}: {record['num_samples']} samples, "
+          f"{record['num_inference_steps']} DDIM steps, threshold {record['threshold']}"
+          + (f", postprocessing {' + '.join(record['postprocessing'])}" if record["postprocessing"] else ""))
+    print(f"masks in {output}/, probability/, confidence/, overlays/{', samples/' if save_samples else ''}; record: {output}/{PREDICTION_FILE}")
+
+
+@_user_errors
+def evaluate(pred: str, ref: str, samples: str | None = None, out: str | None = None, num_workers: int = 1, surface: bool = True, figures: bool = True) -> None:
+    """Score predictions against a raw dataset: per_case.csv, summary.json and figures.
+
+    ``medseg evaluate --pred DIR --ref RAW_DATASET [--samples DIR]``
+
+    Args:
+        pred: the folder ``medseg predict`` wrote.
+        ref: the raw dataset (dataset.json, labelsTr/, ratersTr/) with the reference masks.
+        samples: folder of the sampled masks when not PRED/samples (needed for GED, HM-IoU, CI).
+        out: where to write (default PRED/evaluation).
+        num_workers: processes scoring cases in parallel.
+        surface: compute HD95 and ASSD (slower).
+        figures: draw histograms, the reliability diagram and the worst-case grid.
+    """
+    from medseglatdiff.evaluation.evaluate import evaluate as run_evaluate
+
+    summary = run_evaluate(pred, ref, out=out, samples=samples, num_workers=num_workers, surface=surface, figures=figures)
+    where = out or f"{pred}/evaluation"
+    print(f"{summary['num_cases']} case(s) scored against {ref}")
+    for name, stats in summary["metrics"].items():
+        if stats["n"]:
+            print(f"  {name:22s} {stats['mean']:.4f} +- {stats['std']:.4f}  (n={stats['n']})")
+    print(f"wrote {where}/per_case.csv, {where}/summary.json" + (f", {where}/figures/" if figures else ""))
+
+
+@_user_errors
+def cv(
+    *more_folds: int,
+    work: str,
+    bundle: str = "lidc",
+    folds: int | str | tuple[int, ...] | list[int] | None = None,
+    num_samples: int | None = None,
+    steps: int | None = None,
+    threshold: float | None = None,
+    num_folds: int = 5,
+    splits: str | None = None,
+    raw: str | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    train: bool = True,
+    surface: bool = True,
+    figures: bool = True,
+    num_workers: int = 1,
+    overlays: tuple[str, ...] | list[str] = (),
+    settings: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> None:
+    """Cross-validate a bundle: train each fold, predict its validation cases, evaluate, summarise over folds.
+
+    ``medseg cv --work WORK --bundle bundles/lidc --folds 0 1 2 3 4 [--num_samples 16] [--splits FILE]``;
+    finished folds, stages and cases are skipped. Writes WORK/results/<bundle>/<configuration>/crossval/.
+
+    Args:
+        work: the work folder written by ``medseg plan_and_preprocess``.
+        bundle: isic, cvc, lidc, brats, or a bundle folder (``bundles/lidc``).
+        folds: folds to run (``--folds 0 1 2 3 4``); default every fold of WORK/splits_final.json.
+        num_samples: samples per validation image (default 16, enough for find_best_configuration).
+        steps: DDIM steps (default: the plan's).
+        threshold: mean probability at which a pixel is foreground (default: the plan's).
+        num_folds: folds to create when WORK/splits_final.json does not exist yet (grouped by patient / sequence).
+        splits: your own splits file (nnU-Net's splits_final.json format); checked, then used.
+        raw: the raw dataset (default: the one plans.json names).
+        device: cuda, cpu, cuda:1 ...; default cuda when available.
+        seed: seed of the sampling noise.
+        train: train unfinished folds (False: stop instead).
+        surface: compute HD95 and ASSD.
+        figures: draw each fold's evaluation figures.
+        num_workers: processes scoring cases.
+        overlays: extra shared training configs, e.g. ``--overlays "['multi_gpu_train.json']"``.
+        settings: nested training settings as a dict, as for ``medseg train``.
+        overrides: flat training settings, ``--denoiser#max_epochs 5`` (``--settings#denoiser#max_epochs 5`` works too).
+    """
+    from medseglatdiff.crossval import cross_validate
+
+    chosen = [*(folds if isinstance(folds, (list, tuple)) else [] if folds is None else [folds]), *more_folds]
+    summary = cross_validate(work, bundle, folds=[int(f) for f in chosen] or None, settings=settings, num_samples=num_samples, steps=steps,
+                             threshold=threshold, num_folds=num_folds, splits=splits, raw=raw, seed=seed, device=device, train=train,
+                             surface=surface, figures=figures, num_workers=num_workers,
+                             overlays=list(overlays) if not isinstance(overlays, str) else [overlays], **overrides)
+    print(f"cross-validation of {summary['model']}: folds {', '.join(map(str, summary['folds']))} of {summary['splits']['num_folds']}, "
+          f"{summary['num_cases']} cases; groups: {summary['splits']['groups_check']}")
+    for name in ("dice", "iou", "hd95", "ged", "hm_iou", "ci", "ece"):
+        folded, cases = summary["over_folds"].get(name), summary["over_cases"].get(name)
+        if folded and cases and cases.get("n") and folded.get("mean") is not None:
+            print(f"  {name:8s} over folds {folded['mean']:.4f} +- {folded['std']:.4f}   over cases {cases['mean']:.4f} +- {cases['std']:.4f} (n={cases['n']})")
+    print(f"wrote {summary['model']}/crossval/cv_summary.md, cv_summary.json, per_case.csv; next: medseg find_best_configuration --work {work} --bundle {bundle} (with the same training settings)")
+
+
+@_user_errors
+def find_best_configuration(
+    *more_steps: int,
+    work: str,
+    bundle: str = "lidc",
+    steps: int | tuple[int, ...] | list[int] = (10, 25, 50),
+    ensemble_sizes: tuple[int, ...] | list[int] | None = None,
+    thresholds: tuple[float, ...] | list[float] | None = None,
+    tolerance: float = 0.005,
+    metric: str = "dice",
+    min_ensemble_size: int = 2,
+    max_cases: int | None = None,
+    timing_cases: int = 3,
+    raw: str | None = None,
+    device: str | None = None,
+    settings: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> None:
+    """Choose ensemble size, DDIM steps, threshold and postprocessing from ``medseg cv``'s predictions.
+
+    ``medseg find_best_configuration --work WORK --bundle bundles/lidc [--steps 10 25 50]``: writes
+    MODEL/model_selection.json (read by ``medseg predict``), MODEL/inference_instructions.md and the
+    speed/accuracy frontier (table, CSV, plot) in MODEL/crossval/selection/.
+
+    Args:
+        work: the work folder ``medseg cv`` ran on.
+        bundle: the bundle it ran (with the same training settings, which name the model folder).
+        steps: candidate DDIM step counts (``--steps 10 25 50``); the CV's own is always one.
+        ensemble_sizes: candidate ensemble sizes, e.g. ``--ensemble_sizes "[1,2,4,8,16]"`` (default 1..N of the CV).
+        thresholds: candidate thresholds, e.g. ``--thresholds "[0.4,0.5,0.6]"`` (default 0.30 .. 0.70 by 0.05).
+        tolerance: how much worse than the best a faster choice may be (in ``metric``).
+        metric: dice (default), hm_iou or ged (lower is better).
+        min_ensemble_size: the smallest ensemble that may be chosen (default 2: a confidence map needs two samples).
+        max_cases: re-sample at most this many CV cases per step count (spread over folds); default all.
+        timing_cases: cases on which sampling is timed.
+        raw: the raw dataset (default: the CV's).
+        device: cuda, cpu, ...; default cuda when available.
+        settings: the training settings given to ``medseg cv`` (dict), if any.
+        overrides: flat training settings given to ``medseg cv``, if any.
+    """
+    from medseglatdiff.crossval import find_best_configuration as run_find_best
+    from medseglatdiff.crossval.find_best import DEFAULT_THRESHOLDS
+
+    candidates = [*(steps if isinstance(steps, (list, tuple)) else [steps]), *more_steps]
+    report = run_find_best(work, bundle, settings=settings, steps=[int(s) for s in candidates],
+                           ensemble_sizes=list(ensemble_sizes) if ensemble_sizes else None,
+                           thresholds=list(thresholds) if thresholds else DEFAULT_THRESHOLDS, tolerance=tolerance, metric=metric,
+                           min_ensemble_size=min_ensemble_size, max_cases=max_cases, timing_cases=timing_cases, raw=raw, device=device, **overrides)
+    chosen, selection = report["chosen"], report["selection"]
+    print(f"chosen on {report['num_cases']} CV cases: {selection['ensemble_size']} samples, {selection['num_inference_steps']} DDIM steps "
+          f"({chosen['seconds_per_image']:.3g} s/image), threshold {selection['threshold']}, "
+          f"postprocessing {' + '.join(selection['postprocessing']) or 'none'}; expected Dice {report['expected']['dice']:.4f}")
+    print(f"wrote {report['selection_file']}, {report['files']['instructions']}")
+    print(f"frontier: {report['files']['markdown']}, {report['files']['csv']}, {report['files']['plot']}")
+
+
+@_user_errors
+def export(
+    model: str,
+    out: str,
+    fold: int | str | None = None,
+    num_samples: int | None = None,
+    steps: int | None = None,
+    name: str | None = None,
+    version: str = "0.1.0",
+    overwrite: bool = False,
+    verify: bool = True,
+) -> None:
+    """Export a trained model as a MONAI bundle: configs/, models/ (state dicts + TorchScript), docs/README.md, LICENSE.
+
+    ``medseg export --model WORK/results/<bundle>/<configuration> --out dist/<name>``; see docs/deployment.md.
+
+    Args:
+        model: WORK/results/<bundle>/<configuration> (every trained fold_K is exported) or one fold_K folder.
+        out: the bundle folder to create, e.g. dist/lidc.
+        fold: export fold_K only; default: every trained fold (predict pools their samples).
+        num_samples: ensemble size of the exported network and the bundle's default (default: model selection, else plan).
+        steps: DDIM steps (default: model selection, else plan).
+        name: the bundle's name in its metadata (default: the folder name of OUT).
+        version: the bundle's version.
+        overwrite: replace an existing OUT (only once the new bundle passed its checks).
+        verify: also run MONAI's verify_net_in_out before writing (verify_metadata always runs).
+    """
+    from medseglatdiff.export import export as run_export
+
+    path = run_export(model, out, fold=fold, num_samples=num_samples, steps=steps, name=name, version=version, overwrite=overwrite, verify=verify)
+    print(f"wrote the MONAI bundle {path} (configs/, models/model.pt + model.ts, docs/README.md, LICENSE)")
+    print(f"run it: python -m monai.bundle run --config_file {path}/configs/inference.json --input_dir IN --output_dir OUT")
+
+
 def commands() -> dict[str, Callable[..., Any]]:
     """The CLI's commands by name."""
     return {
@@ -176,6 +418,12 @@ def commands() -> dict[str, Callable[..., Any]]:
         "plan": plan,
         "preprocess": preprocess,
         "plan_and_preprocess": plan_and_preprocess,
+        "train": train,
+        "predict": predict,
+        "evaluate": evaluate,
+        "cv": cv,
+        "find_best_configuration": find_best_configuration,
+        "export": export,
     }
 
 

@@ -6,6 +6,8 @@ Output per configuration (``WORK/<data_folder>/``)::
     <case>.json   properties: original shape and geometry, crop box, shapes and spacings before and after
                   resampling, the configuration and a hash of its preprocessing block, a signature of the raw files
 
+and ``WORK/case_groups.json`` (the dataset's patient / sequence groups, for grouped cross-validation folds).
+
 Both files are written atomically, the properties last, so a case whose JSON exists is complete. A case is
 skipped when its properties name the same plan hash, raw-file signature and code version; ``clean`` redoes all.
 """
@@ -35,6 +37,7 @@ from medseglatdiff.preprocessing.normalization import normalize_image
 from medseglatdiff.preprocessing.resampling import compute_new_shape, effective_spacing, resample_image, resample_label, separate_axis
 
 PREPROCESSING_VERSION = 2
+CASE_GROUPS_FILE = "case_groups.json"
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,13 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
+def write_case_groups(spec: DatasetSpec, out: Path) -> Path:
+    """``out/case_groups.json``: the dataset's case groups (patients, sequences) for grouped folds, kept in WORK
+    so that cross-validation splits stay grouped when the raw dataset moves (empty when it has none)."""
+    groups = {case: spec.case_groups[case] for case in spec.case_ids() if case in spec.case_groups}
+    return write_json_atomic(out / CASE_GROUPS_FILE, {"group_kind": spec.group_kind, "source": str(spec.root), "case_groups": groups})
+
+
 def preprocess(
     dataset: str | os.PathLike | DatasetSpec,
     out: str | os.PathLike,
@@ -178,6 +188,7 @@ def preprocess(
     cases = spec.case_ids()
     if not cases:
         raise MedsegError(f"{spec.root}: no cases found in imagesTr; run `medseg verify_dataset` on it")
+    write_case_groups(spec, out)
     summary: dict[str, dict[str, int]] = {}
     for name in names:
         config = plans["configurations"][name]

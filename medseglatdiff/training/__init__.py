@@ -12,31 +12,45 @@ from medseglatdiff.training.data import (
     training_dataset,
     validation_dataset,
 )
-from medseglatdiff.training.plans import case_groups, fold_split, training_plan
-from medseglatdiff.training.splits import fold_cases, load_or_create_splits, make_splits
+from medseglatdiff.training.plans import case_groups, case_strata, fold_split, read_case_groups, training_plan
+from medseglatdiff.training.splits import (
+    SplitsError,
+    fold_cases,
+    install_splits,
+    load_or_create_splits,
+    make_splits,
+    read_splits,
+    validate_splits,
+)
 from medseglatdiff.training.stage import LossHistory, TrainingStage, load_trained, stage_finished
 
 __all__ = [
     "LossHistory",
+    "SplitsError",
     "TrainingStage",
     "build_parser",
     "bundle_path",
     "case_groups",
+    "case_strata",
     "configs_dir",
     "data_loader",
     "flatten_settings",
     "inference_dataset",
     "fold_cases",
     "fold_split",
+    "install_splits",
     "load_or_create_splits",
     "load_trained",
     "make_splits",
     "merge_settings",
     "preprocessed_cases",
+    "read_case_groups",
+    "read_splits",
     "run_bundle",
     "stage_finished",
     "train",
     "training_dataset",
     "training_plan",
+    "validate_splits",
     "validation_dataset",
 ]

@@ -12,14 +12,16 @@ weight is the smallest of the planned class weights (the union is at least as fr
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from medseglatdiff.errors import MedsegError
+from medseglatdiff.preprocessing.preprocess import CASE_GROUPS_FILE
 from medseglatdiff.training.data import preprocessed_cases
-from medseglatdiff.training.splits import fold_cases, load_or_create_splits
+from medseglatdiff.training.splits import SPLITS_FILE, fold_cases, load_or_create_splits
 
 logger = logging.getLogger(__name__)
 
@@ -113,23 +115,67 @@ def training_plan(dataset_dir: str | os.PathLike, configuration: str | None = No
     }
 
 
-def case_groups(plan: dict[str, Any]) -> dict[str, str]:
-    """``{case: group}`` from the raw dataset's dataset.json (empty when it is not reachable or has none)."""
+def read_case_groups(work: str | os.PathLike) -> dict[str, str] | None:
+    """``{case: group}`` recorded by preprocessing in ``WORK/case_groups.json``; None when the file is absent."""
+    path = Path(work) / CASE_GROUPS_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {str(k): str(v) for k, v in dict(data["case_groups"]).items()}
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise MedsegError(f"{path}: unreadable ({exc}); re-run `medseg plan_and_preprocess` (or `medseg preprocess`) to write it again") from exc
+
+
+def case_groups(plan: dict[str, Any], dataset_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """``{case: group}`` for grouped folds (empty when the dataset has no groups).
+
+    Read from ``WORK/case_groups.json`` (written by preprocessing, so it survives a moved raw dataset), else from
+    the raw dataset's dataset.json named in the plan (work folders preprocessed before that file existed).
+
+    Raises:
+        MedsegError: neither is reachable, so whether cases share patients cannot be known; folds made
+            without the groups could put one patient's slices on both sides.
+    """
     from medseglatdiff.datasets.dataset_json import DatasetSpec
 
+    if dataset_dir is not None:
+        recorded = read_case_groups(dataset_dir)
+        if recorded is not None:
+            return recorded
     raw = Path(plan.get("raw_dataset") or "")
-    if not str(raw) or not (raw / "dataset.json").is_file():
-        return {}
-    try:
-        return dict(DatasetSpec.load(raw).case_groups)
-    except MedsegError:
-        return {}
+    if not str(plan.get("raw_dataset") or "") or not (raw / "dataset.json").is_file():
+        where = Path(dataset_dir) / CASE_GROUPS_FILE if dataset_dir is not None else CASE_GROUPS_FILE
+        raise MedsegError(
+            f"{where} is missing and the raw dataset {raw} (plans.json raw_dataset) is not found, so the case groups "
+            "(patients, video sequences) for the folds are unknown; re-run `medseg preprocess --dataset RAW --out WORK` "
+            f"(it writes {CASE_GROUPS_FILE}), or provide folds with `medseg cv --splits FILE`"
+        )
+    return dict(DatasetSpec.load(raw).case_groups)
+
+
+def case_strata(data_folder: str | os.PathLike, cases: list[str]) -> dict[str, str]:
+    """``{case: "foreground" | "empty"}`` from the preprocessed properties (cases without properties left out)."""
+    strata: dict[str, str] = {}
+    for case in cases:
+        path = Path(data_folder) / f"{case}.json"
+        try:
+            present = json.loads(path.read_text(encoding="utf-8")).get("classes_present", [])
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            continue
+        strata[case] = "foreground" if any(int(c) != 0 for c in present) else "empty"
+    return strata if len(strata) == len(cases) else {}
 
 
 def fold_split(dataset_dir: str | os.PathLike, plan: dict[str, Any], fold: int | str = 0, num_folds: int = 5, seed: int = 12345) -> tuple[list[str], list[str]]:
     """``(train, val)`` cases of ``fold`` from ``dataset_dir/splits_final.json`` (created, grouped, when missing)."""
     cases = preprocessed_cases(plan["data_folder"])
-    splits = load_or_create_splits(dataset_dir, cases, case_groups(plan), num_folds=num_folds, seed=seed)
+    if (Path(dataset_dir) / SPLITS_FILE).is_file():
+        splits = load_or_create_splits(dataset_dir, cases)
+    else:
+        groups = case_groups(plan, dataset_dir)
+        strata = case_strata(plan["data_folder"], cases)
+        splits = load_or_create_splits(dataset_dir, cases, groups, num_folds=num_folds, seed=seed, strata=strata)
     train, val = fold_cases(splits, fold)
     available = set(cases)
     return [c for c in train if c in available], [c for c in val if c in available]

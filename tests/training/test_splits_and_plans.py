@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 
 from medseglatdiff.errors import MedsegError
-from medseglatdiff.training import fold_cases, fold_split, load_or_create_splits, make_splits, training_plan
+from medseglatdiff.training import (
+    SplitsError,
+    case_groups,
+    fold_cases,
+    fold_split,
+    load_or_create_splits,
+    make_splits,
+    training_plan,
+    validate_splits,
+)
+from medseglatdiff.training.splits import splitting_method
 
 
 def test_groups_never_straddle_train_and_validation() -> None:
@@ -22,6 +32,38 @@ def test_groups_never_straddle_train_and_validation() -> None:
     assert len(make_splits(cases[:3], None, num_folds=5)) == 3  # never more folds than cases
     with pytest.raises(MedsegError, match="at least 2"):
         make_splits(["only"], None)
+
+
+def test_stratified_group_folds_are_seeded_and_balanced() -> None:
+    cases = [f"p{p:02d}_s{s}" for p in range(12) for s in range(2)]
+    groups = {case: case.split("_")[0] for case in cases}
+    strata = {case: "empty" if int(case[1:3]) % 3 == 0 else "foreground" for case in cases}  # 4 of 12 patients empty
+    assert splitting_method(groups, strata) == "StratifiedGroupKFold" and splitting_method(groups, None) == "GroupKFold"
+    assert splitting_method(None, strata) == "StratifiedKFold" and splitting_method(None, None) == "KFold"
+    splits = make_splits(cases, groups, num_folds=4, seed=3, strata=strata)
+    assert splits == make_splits(cases, groups, num_folds=4, seed=3, strata=strata)  # seeded
+    assert splits != make_splits(cases, groups, num_folds=4, seed=4, strata=strata)
+    for fold in splits:
+        assert not {groups[c] for c in fold["train"]} & {groups[c] for c in fold["val"]}
+        assert {strata[c] for c in fold["val"]} == {"empty", "foreground"}  # every fold validates both kinds
+    assert validate_splits(splits, cases, groups) == []
+    with pytest.raises(MedsegError, match="at least 2 folds"):
+        make_splits(cases, groups, num_folds=1)
+
+
+def test_validate_splits_lists_every_problem() -> None:
+    cases = ["a1", "a2", "b1", "c1"]
+    groups = {"a1": "A", "a2": "A", "b1": "B", "c1": "C"}
+    bad = [{"train": ["a2", "b1", "b1"], "val": ["a1", "zz"]}, {"train": ["a1"], "val": ["a1", "c1"]}]
+    with pytest.raises(SplitsError) as error:
+        validate_splits(bad, cases, groups, "my.json")
+    message = str(error.value)
+    for part in ("my.json", "not preprocessed: zz", "b1 twice in 'train'", "A in both 'train' and 'val'", "a1 in both 'train' and 'val'",
+                 "case a1 is validated in folds 0 and 1", "delete it to create grouped folds"):
+        assert part in message, part
+    assert validate_splits([{"train": ["a1", "a2"], "val": ["b1"]}], cases, groups) == [
+        "splits_final.json: 3 case(s) are validated in no fold (e.g. a1, a2, c1)"
+    ]
 
 
 def test_splits_are_written_once_and_reused(tmp_path: Path) -> None:
@@ -88,3 +130,13 @@ def test_missing_or_unplanned_datasets_are_explained(planned_lidc: Path, tmp_pat
         training_plan(planned_lidc.parent / "raw")
     with pytest.raises(MedsegError, match="'3d' not planned"):
         training_plan(planned_lidc, "3d")
+
+
+def test_case_groups_survive_a_moved_raw_dataset(planned_lidc: Path, tmp_path: Path) -> None:
+    plan = training_plan(planned_lidc)
+    expected = json.loads((planned_lidc.parent / "raw" / "dataset.json").read_text())["case_groups"]
+    moved = {**plan, "raw_dataset": str(tmp_path / "moved_away")}
+    assert case_groups(moved, planned_lidc) == expected  # from WORK/case_groups.json, written by preprocessing
+    assert case_groups(plan, tmp_path) == expected  # an older work folder without the file: the raw dataset's
+    with pytest.raises(MedsegError, match="case_groups.json is missing and the raw dataset .* is not found"):
+        case_groups(moved, tmp_path)
