@@ -14,7 +14,6 @@ and ``case_groups`` ({case: group id}) for grouped cross-validation splits.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from medseglatdiff.errors import DatasetFormatError
+from medseglatdiff.io.json_files import read_json
 
 DATASET_JSON = "dataset.json"
 IMAGES_DIR = "imagesTr"
@@ -187,12 +187,7 @@ class DatasetSpec:
                 f"{path}: missing; a raw dataset needs dataset.json (see docs/dataset_format.md, "
                 "or create one with `medseg convert`)"
             )
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DatasetFormatError(f"{path}: not valid JSON ({exc})") from exc
-        if not isinstance(data, dict):
-            raise DatasetFormatError(f"{path}: must hold a JSON object")
+        data = read_json(path, fix="", error=DatasetFormatError, require_object=True)
         return cls.from_dict(root, data)
 
     def to_dict(self) -> dict[str, Any]:

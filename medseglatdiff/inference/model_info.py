@@ -24,6 +24,7 @@ from typing import Any
 
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.io.atomic import write_json_atomic
+from medseglatdiff.io.json_files import read_json
 
 MODEL_INFO_FILE = "model.json"
 MODEL_INFO_VERSION = 1
@@ -116,12 +117,7 @@ def load_model_info(fold_dir: str | os.PathLike) -> dict[str, Any]:
             not JSON, or missing keys; the message says how to write it again.
     """
     path = Path(fold_dir) / MODEL_INFO_FILE
-    if not path.is_file():
-        raise MedsegError(f"{path}: missing, so this trained fold cannot be rebuilt for inference; {RETRAIN_HINT}")
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MedsegError(f"{path}: not valid JSON ({exc}); {RETRAIN_HINT}") from exc
+    info = read_json(path, fix=RETRAIN_HINT, missing=f"missing, so this trained fold cannot be rebuilt for inference; {RETRAIN_HINT}")
     missing = [k for k in REQUIRED_KEYS if k not in info] if isinstance(info, dict) else list(REQUIRED_KEYS)
     if missing:
         raise MedsegError(f"{path}: missing keys {', '.join(missing)}; {RETRAIN_HINT}")

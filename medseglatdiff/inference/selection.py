@@ -20,7 +20,6 @@ predictions and makes no class worse (nnU-Net's rule); without this file nothing
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.io.atomic import write_json_atomic
 from medseglatdiff.postprocessing.connected_components import POSTPROCESSING_STEPS
+from medseglatdiff.io.json_files import read_json
 
 MODEL_SELECTION_FILE = "model_selection.json"
 SELECTION_VERSION = 1
@@ -80,12 +80,7 @@ def _problems(data: dict[str, Any]) -> list[str]:
 def read_model_selection(path: str | os.PathLike) -> ModelSelection:
     """Parse one model selection file; every problem is listed at once with the fix."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MedsegError(f"{path}: not valid JSON ({exc}); fix it or delete it to use the plan's settings") from exc
-    if not isinstance(data, dict):
-        raise MedsegError(f"{path}: must hold a JSON object; fix it or delete it to use the plan's settings")
+    data = read_json(path, fix="fix it or delete it to use the plan's settings", require_object=True)
     problems = _problems(data)
     if problems:
         raise MedsegError(f"{path}: invalid model selection: " + "; ".join(problems) + "; fix it or delete the file")

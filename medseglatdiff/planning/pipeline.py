@@ -6,7 +6,6 @@ Paths are arguments; nothing is read from the environment.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from medseglatdiff.errors import MedsegError
 from medseglatdiff.planning.fingerprint import FINGERPRINT_FILE, FINGERPRINT_VERSION, dataset_signature, extract_fingerprint
 from medseglatdiff.planning.planner import Planner
 from medseglatdiff.planning.plans_io import PLANS_FILE, save_plans
+from medseglatdiff.io.json_files import read_json
 
 
 def load_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
@@ -24,12 +24,11 @@ def load_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir() or path.suffix != ".json":
         path = path / FINGERPRINT_FILE
-    if not path.is_file():
-        raise MedsegError(f"{path}: not found; create it with `medseg extract_fingerprint --dataset RAW --out {path.parent}`")
-    try:
-        fingerprint = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MedsegError(f"{path}: not valid JSON ({exc}); delete it and re-run `medseg extract_fingerprint`") from exc
+    fingerprint = read_json(
+        path,
+        fix="delete it and re-run `medseg extract_fingerprint`",
+        missing=f"not found; create it with `medseg extract_fingerprint --dataset RAW --out {path.parent}`",
+    )
     if not isinstance(fingerprint, dict) or fingerprint.get("fingerprint_version") != FINGERPRINT_VERSION:
         raise MedsegError(f"{path}: not a fingerprint of version {FINGERPRINT_VERSION}; re-run `medseg extract_fingerprint`")
     return fingerprint

@@ -19,6 +19,7 @@ from typing import Any
 
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.io.atomic import write_json_atomic
+from medseglatdiff.io.json_files import read_json
 
 PLANS_FILE = "plans.json"
 
@@ -184,14 +185,13 @@ def load_plans(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir() or path.suffix != ".json":
         path = path / PLANS_FILE
-    if not path.is_file():
-        raise PlansError(f"{path}: not found; create it with `medseg plan --out {path.parent}` (or `medseg plan_and_preprocess`)")
-    try:
-        plans = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PlansError(f"{path}: not valid JSON ({exc}); fix the syntax or re-run `medseg plan`") from exc
-    if not isinstance(plans, dict):
-        raise PlansError(f"{path}: must hold a JSON object; re-run `medseg plan`")
+    plans = read_json(
+        path,
+        fix="fix it or re-run `medseg plan`",
+        missing=f"not found; create it with `medseg plan --out {path.parent}` (or `medseg plan_and_preprocess`)",
+        error=PlansError,
+        require_object=True,
+    )
     return validate_plans(plans, path)
 
 

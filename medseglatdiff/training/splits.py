@@ -17,7 +17,6 @@ Cases of one group always land in the same fold, so near-duplicates never leak b
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import warnings
@@ -30,6 +29,7 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, Str
 
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.io.atomic import write_json_atomic
+from medseglatdiff.io.json_files import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -110,12 +110,9 @@ def _check_structure(splits: Any, where: str) -> list[dict[str, list[str]]]:
 def read_splits(path: str | os.PathLike) -> list[dict[str, list[str]]]:
     """Read a splits file and check its structure (not its cases: see :func:`validate_splits`)."""
     path = Path(path)
-    if not path.is_file():
-        raise SplitsError(f"{path}: splits file not found; it must be {SPLITS_FORMAT}")
-    try:
-        splits = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SplitsError(f"{path}: not valid JSON ({exc}); fix it, or delete it to create new folds") from exc
+    splits = read_json(
+        path, fix="fix it, or delete it to create new folds", missing=f"splits file not found; it must be {SPLITS_FORMAT}", error=SplitsError
+    )
     return _check_structure(splits, str(path))
 
 
