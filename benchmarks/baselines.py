@@ -4,7 +4,7 @@
 "Diffusion Models for Implicit Image Segmentation Ensembles" tutorial (Wolleb et al., arXiv 2112.03145): a MONAI
 ``DiffusionModelUNet`` denoises the full-resolution mask (scaled to [-1, 1]) with the image concatenated on
 channels. It is sized by **this project's own denoiser rules** applied at full resolution (latent factor 1):
-levels from the image edge (bottleneck >= 4 px, 2-4 levels), attention at levels with <= 1024 positions,
+levels from the image edge (bottleneck >= 4 px, 2-4 levels), attention at levels with <= 256 positions,
 32 channels per head, 2 residual blocks, and the widest base of (128, 64, 32) that trains 16 samples per batch
 in the memory budget. So both methods get networks of one family, chosen by one rule set, and the comparison
 isolates where the diffusion runs. It uses the project's DDPM training schedule and DDIM sampler

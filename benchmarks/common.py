@@ -13,6 +13,7 @@ Peak memory is measured the same way for every method of a benchmark:
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gc
 import json
@@ -48,6 +49,25 @@ def setup_device(device: str, threads: int | None = 1, seed: int = 0) -> torch.d
         torch.set_num_threads(int(threads))
     torch.manual_seed(seed)
     return dev
+
+
+def parse_with_presets(parser: argparse.ArgumentParser, presets: dict[str, dict[str, Any]], argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv`` after adding ``--preset NAME``: the preset's values become defaults, explicit flags still win.
+
+    A preset is the documented command of one machine kind (``cpu``: this report's CPU run; ``gpu``: the GPU run),
+    so a benchmark is reproduced with one short command.
+    """
+    lines = [f"{name}: " + " ".join(f"--{k} {' '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in values.items())
+             for name, values in presets.items()]
+    parser.add_argument("--preset", choices=list(presets), default=None,
+                        help="the documented settings of one machine kind (explicit flags override them): " + "; ".join(lines))
+    known, _ = parser.parse_known_args(argv)
+    if known.preset:
+        unknown = [k for k in presets[known.preset] if not any(a.dest == k for a in parser._actions)]
+        if unknown:
+            raise ValueError(f"preset {known.preset} names unknown options {unknown}")
+        parser.set_defaults(**presets[known.preset])
+    return parser.parse_args(argv)
 
 
 def synchronize(device: torch.device) -> None:

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from benchmarks.baselines import pixel_denoiser_plan
 from benchmarks.budget_training import train_latent, train_pixel, train_unet
-from benchmarks.common import RESULTS_DIR, clock, machine_info, pyplot, save_figure, setup_device, write_results
+from benchmarks.common import RESULTS_DIR, clock, machine_info, parse_with_presets, pyplot, save_figure, setup_device, write_results
 from benchmarks.planned import capped_planner
 from medseglatdiff.datasets.converters import convert
 from medseglatdiff.datasets.dataset_json import DatasetSpec
@@ -322,6 +322,15 @@ def plot(results: dict[str, Any], path: Path) -> Path:
     return save_figure(fig, path)
 
 
+PRESETS = {
+    # 2 CPU minutes per method and dataset at 64 px, the narrowest planned widths, 5 DDIM steps, 40 scored cases
+    "cpu": {"device": "cpu", "clock": "process", "budget_s": 120.0, "size": 64, "max_width": 32, "steps": 5,
+            "max_val_cases": 40, "latent_steps": [25]},
+    # half an hour per method at 256 px, the planned widths and 50 DDIM steps
+    "gpu": {"device": "cuda", "budget_s": 1800.0, "size": 256},
+}
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--out", type=Path, default=None, help="results JSON (default benchmarks/results/equal_budget_accuracy_<device>.json); "
@@ -353,7 +362,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num_workers", type=int, default=1, help="processes for conversion and preprocessing")
     parser.add_argument("--prepare_only", action="store_true", help="only convert, plan and preprocess the datasets (no timing)")
     parser.add_argument("--quick", action="store_true", help="a smoke run on the 40 LIDC sample crops: 32 px, 1 s per method, 2 cases scored")
-    args = parser.parse_args(argv)
+    args = parse_with_presets(parser, PRESETS, argv)
     if args.quick:
         args.datasets, args.size, args.budget_s, args.max_width, args.batch_size = ["lidc_idri"], 32, 1.0, 32, 4
         args.steps, args.ensemble_size, args.max_val_cases, args.clock = 2, 4, 2, "wall"

@@ -44,6 +44,7 @@ from benchmarks.common import (
     measure_calls,
     median,
     parameter_bytes,
+    parse_with_presets,
     pyplot,
     save_figure,
     setup_device,
@@ -197,6 +198,13 @@ def run(
     return results
 
 
+PRESETS = {
+    # one thread, CPU seconds, 1 DDIM step per call projected to the plan's 50; the pixel 256 px N = 16 call is skipped
+    "cpu": {"device": "cpu", "clock": "process", "steps": 1, "warmup": 1, "repeats": 3, "max_point_s": 20.0, "max_call_s": 300.0},
+    "gpu": {"device": "cuda"},
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--out", type=Path, default=None, help="results JSON (default benchmarks/results/sampling_speed_<device>.json)")
@@ -216,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clock", default="wall", choices=["wall", "process"],
                         help="wall-clock seconds, or this process's CPU seconds (a shared CPU; not with cuda)")
     parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run: 32 px, N = 1, 2, 2 steps, 1 repeat, width 32")
-    args = parser.parse_args(argv)
+    args = parse_with_presets(parser, PRESETS, argv)
     if args.quick:
         args.sizes, args.ensemble, args.steps, args.repeats, args.warmup, args.max_width = [32], [1, 2], 2, 1, 0, 32
     out = args.out or RESULTS_DIR / f"sampling_speed_{torch.device(args.device).type}.json"

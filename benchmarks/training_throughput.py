@@ -32,7 +32,7 @@ from monai.inferers import DiffusionInferer
 from tqdm import tqdm
 
 from benchmarks.baselines import PixelDiffusionSegmenter, pixel_denoiser, pixel_denoiser_plan
-from benchmarks.common import RESULTS_DIR, clock, machine_info, measure_calls, parameter_bytes, pyplot, save_figure, setup_device, write_results
+from benchmarks.common import RESULTS_DIR, clock, machine_info, measure_calls, parameter_bytes, parse_with_presets, pyplot, save_figure, setup_device, write_results
 from benchmarks.planned import capped_planner, describe, latent_segmenter, planned_configuration
 from medseglatdiff.engines import LatentDiffusionPrepareBatch
 from medseglatdiff.errors import MedsegError
@@ -204,6 +204,12 @@ def run(
     return results
 
 
+PRESETS = {
+    "cpu": {"device": "cpu", "clock": "process", "batch_size": 1, "warmup": 1, "repeats": 3, "max_point_s": 20.0},
+    "gpu": {"device": "cuda"},
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--out", type=Path, default=None, help="results JSON (default benchmarks/results/training_throughput_<device>.json)")
@@ -221,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clock", default="wall", choices=["wall", "process"],
                         help="wall-clock seconds, or this process's CPU seconds (a shared CPU; not with cuda)")
     parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run: 32 px, batch 2, 1 step, width 32")
-    args = parser.parse_args(argv)
+    args = parse_with_presets(parser, PRESETS, argv)
     if args.quick:
         args.sizes, args.batch_size, args.repeats, args.warmup, args.max_width = [32], 2, 1, 0, 32
     out = args.out or RESULTS_DIR / f"training_throughput_{torch.device(args.device).type}.json"

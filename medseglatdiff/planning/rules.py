@@ -55,7 +55,7 @@ class PlanningRules:
     MIN_DENOISER_LEVELS = 2
     MAX_DENOISER_LEVELS = 4
     WIDTH_MULTIPLIERS = (1, 2, 2, 4)
-    MAX_ATTENTION_TOKENS = 1024
+    MAX_ATTENTION_TOKENS = 256
     NUM_HEAD_CHANNELS = 32
     MIN_BATCH = 2
     MAX_BATCH = 32
@@ -229,7 +229,8 @@ class PlanningRules:
         tokens = [int(np.prod([max(s // 2**i, 1) for s in latent_shape])) for i in range(levels)]
         flags = [t <= self.MAX_ATTENTION_TOKENS for t in tokens]
         return Decision(flags, f"positions per level {tokens}: attention where <= {self.MAX_ATTENTION_TOKENS} "
-                               "(its cost grows with the square of the positions)")
+                               "(its cost grows with the square of the positions; at 1024 it doubled a 256 px latent "
+                               "step, docs/benchmarks.md)")
 
     def determine_batch_size(self, estimate: MemoryEstimate, memory_gb: float, num_samples: int) -> Decision:
         """Largest power of two in [MIN_BATCH, MAX_BATCH] that fits the budget and covers <= 5% of the samples."""

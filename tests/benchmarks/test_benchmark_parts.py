@@ -30,7 +30,7 @@ def test_capped_planner_keeps_widths_and_inputs_small():
 def test_pixel_baseline_uses_the_denoiser_rules_at_full_resolution():
     plan = pixel_denoiser_plan([64, 64], 3, memory_gb=4, max_width=32)
     assert plan["channels"] == [32, 64, 64, 128]  # 4 levels: bottleneck 8 px
-    assert plan["attention_levels"] == [False, True, True, True]  # <= 1024 positions
+    assert plan["attention_levels"] == [False, False, True, True]  # <= 256 positions
     assert pixel_denoiser_plan([64, 64], 3, memory_gb=4, base_width=64)["channels"][0] == 64
     small = pixel_denoiser_plan([16, 16], 1, memory_gb=4, max_width=32)
     assert small["channels"] == [32, 64, 64]  # 3 levels: bottleneck 4 px
@@ -56,3 +56,23 @@ def test_peak_memory_sees_an_allocation_and_clocks_refuse_cuda_cpu_time():
     assert measured["a"]["repeats"] == 2 and measured["b"]["median_s"] >= 0
     with pytest.raises(MedsegError, match="wall"):
         clock("process", torch.device("cuda"))
+
+
+def test_presets_set_defaults_and_explicit_flags_win():
+    import argparse
+
+    from benchmarks.common import parse_with_presets
+
+    def parser() -> argparse.ArgumentParser:
+        p = argparse.ArgumentParser()
+        p.add_argument("--device", default="cpu")
+        p.add_argument("--steps", type=int, default=None)
+        return p
+
+    presets = {"cpu": {"steps": 1}, "gpu": {"device": "cuda"}}
+    assert parse_with_presets(parser(), presets, []).steps is None
+    assert parse_with_presets(parser(), presets, ["--preset", "cpu"]).steps == 1
+    assert parse_with_presets(parser(), presets, ["--preset", "cpu", "--steps", "7"]).steps == 7
+    assert parse_with_presets(parser(), presets, ["--steps", "7", "--preset", "gpu"]).device == "cuda"
+    with pytest.raises(ValueError, match="unknown options"):
+        parse_with_presets(parser(), {"bad": {"nope": 1}}, ["--preset", "bad"])

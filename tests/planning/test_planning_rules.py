@@ -129,7 +129,8 @@ def test_patch_size(median, max_input, divisor, expected):
 
 @pytest.mark.parametrize(
     "latent, levels, expected",
-    [((16, 16), 3, [True, True, True]), ((64, 64), 4, [False, True, True, True]), ((20, 20, 20), 3, [False, True, True])],
+    [((16, 16), 3, [True, True, True]), ((32, 32), 4, [False, True, True, True]), ((64, 64), 4, [False, False, True, True]),
+     ((20, 20, 20), 3, [False, False, True])],
 )
 def test_attention_levels(latent, levels, expected):
     assert RULES.determine_attention_levels(latent, levels).value == expected
