@@ -40,6 +40,7 @@ def pixel_denoiser_plan(
     num_samples: int = 1000,
     max_width: int | None = None,
     base_width: int | None = None,
+    planner_class: type[Planner] = Planner,
 ) -> dict[str, Any]:
     """The project's denoiser rules at full resolution: ``channels``, ``attention_levels``, heads, batch size.
 
@@ -50,8 +51,9 @@ def pixel_denoiser_plan(
         num_samples: training samples (the batch covers at most 5% of them, as the planner does).
         max_width: cap on the base width candidates (the benchmarks' CPU runs use the same cap for every method).
         base_width: use this base width instead of the memory rule (e.g. the latent denoiser's, to match widths).
+        planner_class: the planner whose rules size it (the benchmarks' capped planner).
     """
-    planner = Planner({}, memory_gb)  # the rules below read no fingerprint
+    planner = planner_class({}, memory_gb)  # the rules below read no fingerprint
     dims = len(patch_size)
     grid = [int(p) for p in patch_size]
     levels = planner.determine_denoiser_levels(min(grid)).value

@@ -70,13 +70,15 @@ def synthetic_fingerprint(size: int, kind: str = "polyp", num_cases: int = 1000)
     }
 
 
-def capped_planner(max_width: int | None = None, max_input_size: int | None = None) -> type[Planner]:
+def capped_planner(max_width: int | None = None, max_input_size: int | None = None, attention_tokens: int | None = None) -> type[Planner]:
     """The project's :class:`Planner` with base widths of at most ``max_width`` and inputs of at most ``max_input_size``.
+
+    ``attention_tokens`` replaces the attention bound (``MAX_ATTENTION_TOKENS``), to measure another rule.
 
     A memory budget is not a compute budget: the planner picks the widest networks that *fit*; the benchmarks'
     short CPU runs cap the widths (the same cap for every method) and the input size, nothing else changes.
     """
-    if max_width is None and max_input_size is None:
+    if max_width is None and max_input_size is None and attention_tokens is None:
         return Planner
 
     def cap(widths: tuple[int, ...]) -> tuple[int, ...]:
@@ -87,6 +89,8 @@ def capped_planner(max_width: int | None = None, max_input_size: int | None = No
         "AUTOENCODER_WIDTHS": {d: cap(w) for d, w in Planner.AUTOENCODER_WIDTHS.items()},
         "DENOISER_WIDTHS": {d: cap(w) for d, w in Planner.DENOISER_WIDTHS.items()},
     }
+    if attention_tokens is not None:
+        attributes["MAX_ATTENTION_TOKENS"] = int(attention_tokens)
     if max_input_size is not None:
         attributes["MAX_INPUT_SIZE"] = {d: (min(big, max_input_size), min(small, max_input_size)) for d, (big, small) in Planner.MAX_INPUT_SIZE.items()}
     return type("CappedPlanner", (Planner,), attributes)

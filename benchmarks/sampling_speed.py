@@ -72,16 +72,18 @@ def benchmark_size(
     max_call_s: float | None = None,
     clock_name: str = "wall",
     seed: int = 0,
+    attention_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Latent and pixel-space sampling for every N at one image size."""
-    config = planned_configuration(size, kind, memory_gb, capped_planner(max_width))
+    planner = capped_planner(max_width, attention_tokens=attention_tokens)
+    config = planned_configuration(size, kind, memory_gb, planner)
     channels = int(config["num_channels"])
     latent = latent_segmenter(config).to(device).eval()
     samplers: dict[str, Any] = {"latent": latent}
     pixel_plans = {
         "pixel": pixel_denoiser_plan(config["patch_size"], channels, memory_gb, max_width=max_width,
-                                     base_width=int(config["denoiser"]["network"]["channels"][0])),
-        "pixel_planner": pixel_denoiser_plan(config["patch_size"], channels, memory_gb, max_width=max_width),
+                                     base_width=int(config["denoiser"]["network"]["channels"][0]), planner_class=planner),
+        "pixel_planner": pixel_denoiser_plan(config["patch_size"], channels, memory_gb, max_width=max_width, planner_class=planner),
     }
     if pixel_plans["pixel_planner"]["channels"] == pixel_plans["pixel"]["channels"]:
         del pixel_plans["pixel_planner"]
@@ -184,14 +186,17 @@ def run(
     threads: int | None = 1,
     plot_path: str | Path | None = None,
     clock_name: str = "wall",
+    attention_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and write the JSON results and the PNG plot."""
     dev = setup_device(device, threads)
     clock(clock_name, dev)  # fails early on a bad combination
-    entries = [benchmark_size(s, ensemble_sizes, steps, dev, repeats, warmup, kind, memory_gb, max_width, max_point_s, max_call_s, clock_name)
+    entries = [benchmark_size(s, ensemble_sizes, steps, dev, repeats, warmup, kind, memory_gb, max_width, max_point_s, max_call_s, clock_name,
+                              attention_tokens=attention_tokens)
                for s in tqdm(sizes, desc="sizes")]
     results = {"benchmark": "sampling_speed", "machine": machine_info(dev), "kind": kind, "memory_gb": memory_gb,
                "clock": clock_name, "repeats": repeats, "warmup": warmup, "max_width": max_width, "max_point_s": max_point_s, "max_call_s": max_call_s,
+               "attention_tokens": attention_tokens,
                "command": " ".join(["python -m benchmarks.sampling_speed", *sys.argv[1:]]), "sizes": entries}
     out = write_results(out, results)
     plot(results, Path(plot_path) if plot_path else out.with_suffix(".png"))
@@ -220,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kind", default="polyp", choices=["polyp", "nodule"], help="image statistics the planner sizes the networks for")
     parser.add_argument("--memory_gb", type=float, default=24.0, help="memory budget the planner sizes the networks for")
     parser.add_argument("--max_width", type=int, default=None, help="cap on the planner's base widths (default: none)")
+    parser.add_argument("--attention_tokens", type=int, default=None,
+                        help="attention only at levels with at most this many positions (default: the planner's rule, 256)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (0: PyTorch's default)")
     parser.add_argument("--clock", default="wall", choices=["wall", "process"],
                         help="wall-clock seconds, or this process's CPU seconds (a shared CPU; not with cuda)")
@@ -230,7 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or RESULTS_DIR / f"sampling_speed_{torch.device(args.device).type}.json"
     try:
         results = run(out, args.device, args.sizes, args.ensemble, args.steps, args.repeats, args.warmup, args.kind, args.memory_gb,
-                      args.max_width, args.max_point_s, args.max_call_s, args.threads or None, args.plot, args.clock)
+                      args.max_width, args.max_point_s, args.max_call_s, args.threads or None, args.plot, args.clock,
+                      args.attention_tokens)
     except MedsegError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

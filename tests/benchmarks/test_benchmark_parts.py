@@ -25,6 +25,9 @@ def test_capped_planner_keeps_widths_and_inputs_small():
     assert config["denoiser"]["network"]["channels"][0] == 32 and config["image_autoencoder"]["network"]["channels"][0] == 32
     with pytest.raises(MedsegError, match="patch"):
         planned_configuration(128, "polyp", memory_gb=24, planner=capped_planner(max_input_size=64))
+    attention = {tokens: planned_configuration(256, "polyp", memory_gb=24, planner=capped_planner(attention_tokens=tokens))
+                 ["denoiser"]["network"]["attention_levels"] for tokens in (None, 1024)}
+    assert attention == {None: [False, True, True, True], 1024: [True, True, True, True]}  # the 32x32 latent level
 
 
 def test_pixel_baseline_uses_the_denoiser_rules_at_full_resolution():
