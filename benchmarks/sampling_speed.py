@@ -17,12 +17,14 @@ memory (:class:`benchmarks.common.PeakMemory`); times are medians of up to ``--r
 methods so that background load hits all of them alike, after ``--warmup`` untimed calls. A method whose calls
 have taken ``--max_point_s`` in total stops repeating; a call predicted (linearly in N from the previous N) to take
 more than ``--max_call_s`` is skipped and its prediction recorded. The time of a sampler is
-``fixed + steps x per_step`` (the latent sampler's fixed part is the encoder and the decoder), so a run with fewer
-steps than planned (``--steps``, to fit a CPU) also reports the time projected to the planned steps from the
-measured parts; the speed-up measured at fewer steps is a lower bound of the one at the planned steps.
+``fixed + steps x per_step``: the latent sampler's fixed part (encoder, decoder) and one denoising step (denoiser
+forward + DDIM update at batch N) are timed on their own, the pixel sampler has no fixed part. A run with fewer
+steps than planned (``--steps``, to fit a CPU) also reports the time projected to the planned steps from these
+parts (``parts_vs_measured`` checks them against the measured call); the speed-up measured at fewer steps is a
+lower bound of the one at the planned steps.
 
-    python -m benchmarks.sampling_speed --device cuda          # the planned 50 DDIM steps
-    python -m benchmarks.sampling_speed --device cpu --steps 1 --warmup 0 --max_point_s 30 --max_call_s 300
+    python -m benchmarks.sampling_speed --preset gpu          # the planned 50 DDIM steps
+    python -m benchmarks.sampling_speed --preset cpu          # 1 step per call, projected to 50
 """
 
 from __future__ import annotations
@@ -56,6 +58,18 @@ from medseglatdiff.errors import MedsegError
 from medseglatdiff.networks import decode_masks, encode_images, sampling_scheduler
 
 METHODS = ("latent", "pixel", "pixel_planner")
+
+
+def denoising_step(denoiser: torch.nn.Module, scheduler: Any, latents: torch.Tensor, condition: torch.Tensor) -> Any:
+    """One DDIM step of the latent sampler on ``latents`` (as ``DiffusionInferer.sample`` in ``"concat"`` mode)."""
+    timestep = scheduler.timesteps[0]
+
+    @torch.no_grad()
+    def step() -> torch.Tensor:
+        noise = denoiser(torch.cat([latents, condition], dim=1), timesteps=torch.full((latents.shape[0],), int(timestep), device=latents.device))
+        return scheduler.step(noise, timestep, latents)[0]
+
+    return step
 
 
 def benchmark_size(
@@ -117,13 +131,18 @@ def benchmark_size(
             entry["projected_s"] = round(planned_steps * entry["per_step_s"], 3)
         if "latent" in measured:
             lat = measured["latent"]
-            encode_s = median(time_call(lambda: encode_images(latent.image_autoencoder, image), device, max(repeats, 1), warmup=1, clock_name=clock_name))
+            timed = max(repeats, 1)
+            encode_s = median(time_call(lambda: encode_images(latent.image_autoencoder, image), device, timed, warmup=1, clock_name=clock_name))
             latents = torch.randn(n, latent.mask_autoencoder.latent_channels, *config["latent_shape"], device=device)
-            decode_s = median(time_call(lambda: decode_masks(latent.mask_autoencoder, latents), device, max(repeats, 1), warmup=1, clock_name=clock_name))
+            decode_s = median(time_call(lambda: decode_masks(latent.mask_autoencoder, latents), device, timed, warmup=1, clock_name=clock_name))
+            condition = torch.randn(n, latent.image_autoencoder.latent_channels, *config["latent_shape"], device=device)
+            step = denoising_step(latent.denoiser, scheduler, latents, condition)
+            step_s = median(time_call(step, device, timed, warmup=1, clock_name=clock_name))
             fixed = encode_s + decode_s
             lat["encode_decode_s"] = round(fixed, 4)
-            lat["per_step_s"] = round(max(lat["median_s"] - fixed, 0.0) / steps, 5)
-            lat["projected_s"] = round(fixed + planned_steps * lat["per_step_s"], 3)
+            lat["per_step_s"] = round(step_s, 5)
+            lat["projected_s"] = round(fixed + planned_steps * step_s, 3)
+            lat["parts_vs_measured"] = round((fixed + steps * step_s) / lat["median_s"], 3)
         entry = {**measured, **skipped, "speedup": {}, "speedup_projected": {}, "memory_ratio": {}}
         for name in pixel_plans:
             if name in measured and "latent" in measured:
