@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import equal_budget_accuracy, sampling_speed, training_throughput
+from benchmarks import attention_rule, equal_budget_accuracy, sampling_speed, training_throughput
 
 
 def test_sampling_speed_quick(tmp_path: Path) -> None:
@@ -17,6 +17,8 @@ def test_sampling_speed_quick(tmp_path: Path) -> None:
     entry = result["sizes"][0]
     assert set(entry["by_ensemble"]) == {"1", "2"}
     assert entry["by_ensemble"]["2"]["speedup"]["pixel"] > 0 and entry["by_ensemble"]["2"]["latent"]["peak_mib"] >= 0
+    latent = entry["by_ensemble"]["2"]["latent"]
+    assert latent["projected_s"] == pytest.approx(latent["encode_decode_s"] + entry["planned_steps"] * latent["per_step_s"], abs=0.01)
     assert out.with_suffix(".png").stat().st_size > 1000
 
 
@@ -27,6 +29,15 @@ def test_training_throughput_quick(tmp_path: Path) -> None:
     assert {"image_autoencoder", "mask_autoencoder", "denoiser", "pixel"} <= set(entry["stages"])
     assert entry["all_stages"]["images_per_s"] < entry["stages"]["denoiser"]["images_per_s"]
     assert out.with_suffix(".png").is_file()
+
+
+def test_attention_rule_compares_two_bounds_of_one_plan(tmp_path: Path) -> None:
+    out = tmp_path / "attention.json"
+    assert attention_rule.main(["--size", "32", "--ensemble", "2", "--repeats", "1", "--tokens", "64", "4", "--out", str(out)]) == 0
+    bounds = json.loads(out.read_text())["bounds"]
+    assert bounds["64"]["plan"]["denoiser_attention_levels"] == [False, True, True]  # 32 px / 2 = 16x16 latent: 64 positions at level 2
+    assert bounds["4"]["plan"]["denoiser_attention_levels"] == [False, False, False]
+    assert all(v["step_s"] > 0 and v["at_planned_steps_s"] > v["step_s"] for v in bounds.values())
 
 
 @pytest.mark.slow
