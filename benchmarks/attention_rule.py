@@ -21,9 +21,9 @@ import torch
 
 from benchmarks.common import RESULTS_DIR, machine_info, median, parse_with_presets, setup_device, time_call, write_results
 from benchmarks.planned import capped_planner, describe, latent_segmenter, planned_configuration
-from benchmarks.sampling_speed import denoising_step
+from benchmarks.sampling_speed import sampler_parts
 from medseglatdiff.errors import MedsegError
-from medseglatdiff.networks import decode_masks, encode_images, sampling_scheduler
+from medseglatdiff.networks import sampling_scheduler
 
 PARTS = ("encode_s", "decode_s", "step_s")
 
@@ -33,19 +33,8 @@ def part_calls(size: int, tokens: int, ensemble: int, memory_gb: float, device: 
     config = planned_configuration(size, "polyp", memory_gb, capped_planner(attention_tokens=tokens))
     model = latent_segmenter(config).to(device).eval()
     image = torch.rand(1, int(config["num_channels"]), size, size, device=device)
-    latents = torch.randn(ensemble, model.mask_autoencoder.latent_channels, *config["latent_shape"], device=device)
-    condition = torch.randn(ensemble, model.image_autoencoder.latent_channels, *config["latent_shape"], device=device)
     scheduler = sampling_scheduler(int(config["inference"]["num_inference_steps"]))
-
-    @torch.no_grad()
-    def encode() -> Any:
-        return encode_images(model.image_autoencoder, image)
-
-    @torch.no_grad()
-    def decode() -> Any:
-        return decode_masks(model.mask_autoencoder, latents)
-
-    calls = {"encode_s": encode, "decode_s": decode, "step_s": denoising_step(model.denoiser, scheduler, latents, condition)}
+    calls = sampler_parts(model, config["latent_shape"], image, ensemble, scheduler)
     return config, calls
 
 

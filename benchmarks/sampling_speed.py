@@ -72,6 +72,23 @@ def denoising_step(denoiser: torch.nn.Module, scheduler: Any, latents: torch.Ten
     return step
 
 
+def sampler_parts(model: Any, latent_shape: Sequence[int], image: torch.Tensor, ensemble: int, scheduler: Any) -> dict[str, Any]:
+    """The latent sampler's parts as calls: ``encode_s`` (the image), ``decode_s`` (``ensemble`` masks), ``step_s`` (one DDIM step)."""
+    device = image.device
+    latents = torch.randn(ensemble, model.mask_autoencoder.latent_channels, *latent_shape, device=device)
+    condition = torch.randn(ensemble, model.image_autoencoder.latent_channels, *latent_shape, device=device)
+
+    @torch.no_grad()
+    def encode() -> Any:
+        return encode_images(model.image_autoencoder, image)
+
+    @torch.no_grad()
+    def decode() -> Any:
+        return decode_masks(model.mask_autoencoder, latents)
+
+    return {"encode_s": encode, "decode_s": decode, "step_s": denoising_step(model.denoiser, scheduler, latents, condition)}
+
+
 def benchmark_size(
     size: int,
     ensemble_sizes: Sequence[int],
@@ -131,14 +148,9 @@ def benchmark_size(
             entry["projected_s"] = round(planned_steps * entry["per_step_s"], 3)
         if "latent" in measured:
             lat = measured["latent"]
-            timed = max(repeats, 1)
-            encode_s = median(time_call(lambda: encode_images(latent.image_autoencoder, image), device, timed, warmup=1, clock_name=clock_name))
-            latents = torch.randn(n, latent.mask_autoencoder.latent_channels, *config["latent_shape"], device=device)
-            decode_s = median(time_call(lambda: decode_masks(latent.mask_autoencoder, latents), device, timed, warmup=1, clock_name=clock_name))
-            condition = torch.randn(n, latent.image_autoencoder.latent_channels, *config["latent_shape"], device=device)
-            step = denoising_step(latent.denoiser, scheduler, latents, condition)
-            step_s = median(time_call(step, device, timed, warmup=1, clock_name=clock_name))
-            fixed = encode_s + decode_s
+            parts = {name: median(time_call(call, device, max(repeats, 1), warmup=1, clock_name=clock_name))
+                     for name, call in sampler_parts(latent, config["latent_shape"], image, n, scheduler).items()}
+            fixed, step_s = parts["encode_s"] + parts["decode_s"], parts["step_s"]
             lat["encode_decode_s"] = round(fixed, 4)
             lat["per_step_s"] = round(step_s, 5)
             lat["projected_s"] = round(fixed + planned_steps * step_s, 3)
