@@ -179,9 +179,10 @@ def dynunet_topology(patch_size: Sequence[int], min_edge: int = 8, max_downsampl
     return kernels, strides
 
 
-def deterministic_unet(in_channels: int, patch_size: Sequence[int], base_filters: int = 32, max_filters: int = 512) -> DynUNet:
+def deterministic_unet(in_channels: int, patch_size: Sequence[int], base_filters: int = 32, max_filters: int = 512,
+                       min_edge: int = 8) -> DynUNet:
     """MONAI ``DynUNet`` with nnU-Net's topology for ``patch_size``; one output logit channel."""
-    kernels, strides = dynunet_topology(patch_size)
+    kernels, strides = dynunet_topology(patch_size, min_edge=min_edge)
     filters = [min(base_filters * 2**i, max_filters) for i in range(len(kernels))]
     return DynUNet(
         spatial_dims=len(patch_size),

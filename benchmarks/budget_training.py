@@ -18,6 +18,7 @@ CPU seconds, which a shared CPU does not distort (data loading runs in the proce
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, dataclass
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,8 +31,12 @@ from torch import nn
 from tqdm import tqdm
 
 from benchmarks.baselines import PixelDiffusionPrepareBatch, PixelDiffusionSegmenter, deterministic_unet, pixel_denoiser
+from medseglatdiff.engines.early_stopping import AutoencoderStopper
+from medseglatdiff.engines.weight_average import WeightAverage
 from medseglatdiff.engines import KeyPrepareBatch, LatentDiffusionPrepareBatch, LatentScaleHandler
-from medseglatdiff.losses import ImageAutoencoderLoss, MaskAutoencoderLoss
+from medseglatdiff.losses import DenoiserLoss, ImageAutoencoderLoss, MaskAutoencoderLoss
+from medseglatdiff.planning.recipes import RECIPES
+from medseglatdiff.networks.conditioning import condition_channels, latent_factor_of, uses_image_latent
 from medseglatdiff.networks import LatentDiffusionSegmenter, LatentScaling, image_autoencoder, latent_denoiser, mask_autoencoder, noise_scheduler
 
 AUTOENCODER_KEYS = ("channels", "latent_channels", "num_res_blocks", "attention_levels", "with_encoder_nonlocal_attn", "with_decoder_nonlocal_attn")
@@ -49,13 +54,15 @@ class TimeBudget:
         desc: progress bar label.
     """
 
-    def __init__(self, seconds: float, optimizer: torch.optim.Optimizer, clock: str = "wall", power: float = 0.9, desc: str = "") -> None:
+    def __init__(self, seconds: float, optimizer: torch.optim.Optimizer, clock: str = "wall", power: float = 0.9, desc: str = "",
+                 warmup: float = 0.0) -> None:
         if clock not in ("wall", "process"):
             raise ValueError(f"clock must be 'wall' or 'process', got {clock!r}")
         self.seconds = float(seconds)
         self.optimizer = optimizer
         self.power = power
         self.desc = desc
+        self.warmup = float(warmup)
         self._clock = time.perf_counter if clock == "wall" else time.process_time
         self._base = [group["lr"] for group in optimizer.param_groups]
         self._start = self._wall_start = 0.0
@@ -80,7 +87,10 @@ class TimeBudget:
         engine.add_event_handler(Events.COMPLETED, self._close)
 
     def _decay(self, engine: Engine) -> None:
-        factor = max(1.0 - self.spent / self.seconds, 0.0) ** self.power
+        progress = self.spent / self.seconds
+        factor = max(1.0 - progress, 0.0) ** self.power
+        if self.warmup > 0 and progress < self.warmup:
+            factor *= max(progress / self.warmup, 0.01)
         for group, base in zip(self.optimizer.param_groups, self._base):
             group["lr"] = base * factor
 
@@ -126,6 +136,7 @@ def train_for(
     amp: bool = False,
     handlers: Sequence[Any] = (),
     desc: str = "",
+    warmup: float = 0.0,
 ) -> dict[str, Any]:
     """Train ``network`` with AdamW on MONAI's ``SupervisedTrainer`` until ``seconds`` are spent; returns statistics."""
     optimizer = torch.optim.AdamW([p for p in network.parameters() if p.requires_grad], lr=lr)
@@ -133,7 +144,7 @@ def train_for(
         device=device, max_epochs=10**6, train_data_loader=loader, network=network, optimizer=optimizer, loss_function=loss_function,
         prepare_batch=prepare_batch, inferer=inferer, amp=amp and device.type == "cuda", decollate=False,
     )
-    budget = TimeBudget(seconds, optimizer, clock, desc=desc)
+    budget = TimeBudget(seconds, optimizer, clock, desc=desc, warmup=warmup)
     recorder = LossRecorder()
     for handler in (*handlers, budget, recorder):
         handler.attach(trainer)
@@ -142,11 +153,106 @@ def train_for(
     trainer.run()
     network.eval()
     return {"iterations": int(trainer.state.iteration), "images": int(trainer.state.iteration) * int(loader.batch_size),
-            "seconds": round(budget.spent, 2), "wall_seconds": round(budget.wall_seconds, 2), **recorder.summary()}
+            "seconds": round(budget.spent, 2), "wall_seconds": round(budget.wall_seconds, 2), **recorder.summary(),
+            **({"stop_reason": trainer.state.stop_reason} if getattr(trainer.state, "stop_reason", None) else {})}
 
 
 def _kwargs(block: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
     return {key: block[key] for key in keys}
+
+
+@dataclass(frozen=True)
+class LatentVariant:
+    """One configuration of the latent method's denoiser training (the levers of the accuracy work).
+
+    Args:
+        prediction_type: what the denoiser predicts: ``"epsilon"``, ``"sample"`` or ``"v_prediction"``.
+        conditioning: what it sees of the image (:mod:`medseglatdiff.networks.conditioning`).
+        mask_loss_weight: weight of the loss on the decoded mask estimate (0: none).
+        mask_loss_timesteps: its timestep weighting, ``"uniform"`` or ``"signal"``.
+        shares: budget shares of image autoencoder, mask VAE and denoiser (the image autoencoder's share is
+            given to the denoiser when the conditioning does not use it).
+        denoiser_width: multiplier of the planned denoiser widths.
+        ema_decay: decay of an exponential moving average of the denoiser's weights used for evaluation (None: off).
+        warmup: share of the denoiser's budget with a linear learning-rate warm-up.
+        grad_clip: gradient norm clipping (None: off).
+    """
+
+    prediction_type: str = "epsilon"
+    conditioning: str = "image_latent"
+    mask_loss_weight: float = 0.0
+    mask_loss_timesteps: str = "uniform"
+    shares: tuple[float, float, float] = (0.25, 0.25, 0.5)
+    denoiser_width: float = 1.0
+    ema_decay: float | None = None
+    warmup: float = 0.0
+    grad_clip: float | None = None
+    mask_network: tuple[tuple[str, Any], ...] = ()
+    mask_stop_target: float | None = None
+
+    def mask_network_overrides(self) -> dict[str, Any]:
+        return dict(self.mask_network)
+
+
+LIGHT_MASK_VAE = (("channels", [16, 32, 32]), ("num_res_blocks", 1), ("with_encoder_nonlocal_attn", False), ("with_decoder_nonlocal_attn", False))
+
+MASK_STOP_TARGET = 0.95  # configs/train.json's mask_autoencoder#stop_target
+
+
+def variant_of_recipe(name: str, shares: tuple[float, float, float] = (0.25, 0.25, 0.5)) -> LatentVariant:
+    """The benchmark variant of a named recipe of :mod:`medseglatdiff.planning.recipes` (networks from the plan)."""
+    recipe = RECIPES[name]
+    if not uses_image_latent(recipe.conditioning):
+        shares = (0.0, shares[1], shares[2] + shares[0])
+    return LatentVariant(prediction_type=recipe.prediction_type, conditioning=recipe.conditioning, mask_loss_weight=recipe.mask_loss_weight,
+                         mask_loss_timesteps=recipe.mask_loss_timesteps, shares=shares, ema_decay=recipe.ema_decay or None,
+                         warmup=recipe.warmup_fraction, grad_clip=recipe.grad_clip or None, mask_stop_target=MASK_STOP_TARGET)
+
+
+VARIANTS = {
+    "published": variant_of_recipe("published"),
+    "default": variant_of_recipe("default"),
+    "sample": LatentVariant(prediction_type="sample"),
+    "v": LatentVariant(prediction_type="v_prediction"),
+    "pixels_eps": LatentVariant(conditioning="image_pixels", shares=(0.0, 0.25, 0.75)),
+    "pixels_sample": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75)),
+    "pixels_sample_mask": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_loss_weight=1.0),
+    "pixels_v_mask": LatentVariant(prediction_type="v_prediction", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_loss_weight=1.0),
+    "pixels_sample_wide": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), denoiser_width=2.0),
+    "pixels_sample_mask_wide": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75),
+                                             mask_loss_weight=1.0, denoiser_width=2.0),
+    "both_sample_mask": LatentVariant(prediction_type="sample", conditioning="image_latent_and_pixels", mask_loss_weight=1.0),
+    "pixels_sample_mask_ema": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_loss_weight=1.0,
+                                            ema_decay=0.999, warmup=0.02, grad_clip=1.0),
+    "pixels_sample_mask_light": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_loss_weight=1.0,
+                                              mask_network=LIGHT_MASK_VAE),
+    "pixels_sample_light": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_network=LIGHT_MASK_VAE),
+    "pixels_sample_mask_light_ema": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75),
+                                                  mask_loss_weight=1.0, mask_network=LIGHT_MASK_VAE, ema_decay=0.999, warmup=0.02, grad_clip=1.0),
+    "latent_sample_light": LatentVariant(prediction_type="sample", mask_network=LIGHT_MASK_VAE),
+    "both_sample_light": LatentVariant(prediction_type="sample", conditioning="image_latent_and_pixels", mask_network=LIGHT_MASK_VAE),
+    "pixels_sample_light_ema": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_network=LIGHT_MASK_VAE,
+                                             ema_decay=0.999, warmup=0.02, grad_clip=1.0),
+    "pixels_sample_light_mask01": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75),
+                                                mask_network=LIGHT_MASK_VAE, mask_loss_weight=0.1, mask_loss_timesteps="signal"),
+    "pixels_v_light": LatentVariant(prediction_type="v_prediction", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_network=LIGHT_MASK_VAE),
+    "pixels_sample_light_vae15": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.15, 0.85), mask_network=LIGHT_MASK_VAE),
+    "pixels_sample_mask_vae15": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.15, 0.85), mask_loss_weight=1.0),
+    "pixels_sample_mask_vae40": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.4, 0.6), mask_loss_weight=1.0),
+}
+
+
+class GradientClipper:
+    """Ignite handler: clip the network's gradient norm after the backward pass (MONAI's ``BACKWARD_COMPLETED``)."""
+
+    def __init__(self, network: nn.Module, max_norm: float) -> None:
+        self.network = network
+        self.max_norm = float(max_norm)
+
+    def attach(self, engine: Engine) -> None:
+        from monai.engines.utils import IterationEvents
+
+        engine.add_event_handler(IterationEvents.BACKWARD_COMPLETED, lambda e: torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.max_norm))
 
 
 def train_latent(
@@ -154,42 +260,71 @@ def train_latent(
     loader: Any,
     device: torch.device,
     seconds: float,
-    shares: Sequence[float] = (0.25, 0.25, 0.5),
+    shares: Sequence[float] | None = None,
     lr: float = 1e-3,
     clock: str = "wall",
     amp: bool = False,
+    variant: LatentVariant | None = None,
 ) -> tuple[LatentDiffusionSegmenter, dict[str, Any]]:
     """The three stages of this project in order, each with its share of ``seconds``.
 
     Args:
         plan: the output of :func:`medseglatdiff.training.training_plan` (networks and losses from ``plans.json``).
+        shares: budget shares (default: the variant's).
+        variant: the denoiser's training configuration (default: the published method).
     """
+    variant = variant or LatentVariant()
     dims, channels = int(plan["spatial_dims"]), int(plan["num_channels"])
-    image_ae = image_autoencoder(dims, channels, **_kwargs(plan["image_autoencoder"], AUTOENCODER_KEYS)).to(device)
-    mask_ae = mask_autoencoder(dims, **_kwargs(plan["mask_autoencoder"], AUTOENCODER_KEYS)).to(device)
-    denoiser = latent_denoiser(dims, mask_ae.latent_channels, image_ae.latent_channels, **_kwargs(plan["denoiser"], DENOISER_KEYS)).to(device)
+    uses_latent = uses_image_latent(variant.conditioning)
+    image_ae = image_autoencoder(dims, channels, **_kwargs(plan["image_autoencoder"], AUTOENCODER_KEYS)).to(device) if uses_latent else None
+    mask_ae = mask_autoencoder(dims, **{**_kwargs(plan["mask_autoencoder"], AUTOENCODER_KEYS), **variant.mask_network_overrides()}).to(device)
+    factor = latent_factor_of(mask_ae)
+    cond_channels = condition_channels(variant.conditioning, int(plan["image_autoencoder"]["latent_channels"]), channels, factor, dims)
+    denoiser_args = _kwargs(plan["denoiser"], DENOISER_KEYS)
+    if variant.denoiser_width != 1.0:
+        denoiser_args["channels"] = [int(round(c * variant.denoiser_width)) for c in denoiser_args["channels"]]
+    denoiser = latent_denoiser(dims, mask_ae.latent_channels, cond_channels, **denoiser_args).to(device)
+    shares = list(shares if shares is not None else variant.shares)
+    if not uses_latent:
+        shares = [0.0, shares[1], shares[2] + shares[0]]
     total = float(sum(shares))
     budgets = [seconds * s / total for s in shares]
-    stats: dict[str, Any] = {}
-    stats["image_autoencoder"] = train_for(
-        image_ae, loader, ImageAutoencoderLoss(plan["image_autoencoder"]["kl_weight"]), KeyPrepareBatch("image", "image"), SimpleInferer(),
-        device, budgets[0], lr, clock, amp, desc="image autoencoder")
+    stats: dict[str, Any] = {"variant": asdict(variant)}
+    if image_ae is not None:
+        stats["image_autoencoder"] = train_for(
+            image_ae, loader, ImageAutoencoderLoss(plan["image_autoencoder"]["kl_weight"]), KeyPrepareBatch("image", "image"), SimpleInferer(),
+            device, budgets[0], lr, clock, amp, desc="image autoencoder")
+        image_ae.eval().requires_grad_(False)
+    else:
+        stats["image_autoencoder"] = {"iterations": 0, "seconds": 0.0, "skipped": f"conditioning {variant.conditioning!r} does not use it"}
     mask = plan["mask_autoencoder"]
+    mask_handlers = []
+    if variant.mask_stop_target:  # as the training config: stop at a reconstruction Dice (here on fixed training batches)
+        probe = [batch for _, batch in zip(range(4), loader)]
+        mask_handlers.append(AutoencoderStopper(mask_ae, probe, "reconstruction_dice", target=variant.mask_stop_target))
     stats["mask_autoencoder"] = train_for(
         mask_ae, loader, MaskAutoencoderLoss(mask["foreground_weight"], mask["background_weight"], mask["kl_weight"]),
-        KeyPrepareBatch("mask", "mask"), SimpleInferer(), device, budgets[1], lr, clock, amp, desc="mask VAE")
-    image_ae.eval().requires_grad_(False)
+        KeyPrepareBatch("mask", "mask"), SimpleInferer(), device, budgets[1], lr, clock, amp, handlers=mask_handlers, desc="mask VAE")
+    budgets[2] += max(budgets[1] - stats["mask_autoencoder"]["seconds"], 0.0)  # what an early stop saved goes to the denoiser
     mask_ae.eval().requires_grad_(False)
     scaling = LatentScaling().to(device)
     diffusion = plan["diffusion"]
-    ddpm = noise_scheduler(diffusion["num_train_timesteps"], diffusion["beta_start"], diffusion["beta_end"], diffusion["schedule"])
-    stats["denoiser"] = train_for(
-        denoiser, loader, nn.MSELoss(), LatentDiffusionPrepareBatch(image_ae, mask_ae, scaling, diffusion["num_train_timesteps"]),
-        DiffusionInferer(ddpm), device, budgets[2], lr, clock, amp, handlers=[LatentScaleHandler(scaling, image_ae, mask_ae)],
-        desc="latent denoiser")
+    ddpm = noise_scheduler(diffusion["num_train_timesteps"], diffusion["beta_start"], diffusion["beta_end"], diffusion["schedule"],
+                           prediction_type=variant.prediction_type)
+    prepare = LatentDiffusionPrepareBatch(image_ae, mask_ae, scaling, diffusion["num_train_timesteps"], conditioning=variant.conditioning,
+                                          prediction_type=variant.prediction_type, scheduler=ddpm)
+    loss = DenoiserLoss(variant.prediction_type, ddpm, mask_ae, scaling, variant.mask_loss_weight, variant.mask_loss_timesteps)
+    handlers: list[Any] = [LatentScaleHandler(scaling, image_ae, mask_ae)]
+    average = WeightAverage(denoiser, variant.ema_decay)
+    handlers.append(average)
+    if variant.grad_clip:
+        handlers.append(GradientClipper(denoiser, variant.grad_clip))
+    stats["denoiser"] = train_for(denoiser, loader, loss, prepare, DiffusionInferer(ddpm), device, budgets[2], lr, clock, amp,
+                                  handlers=handlers, desc="latent denoiser", warmup=variant.warmup)
+    denoiser = average.module
     stats["seconds"] = round(sum(stats[s]["seconds"] for s in ("image_autoencoder", "mask_autoencoder", "denoiser")), 2)
     stats["scaling"] = {"image": float(scaling.image), "mask": float(scaling.mask)}
-    return LatentDiffusionSegmenter(image_ae, mask_ae, denoiser, scaling).eval(), stats
+    return LatentDiffusionSegmenter(image_ae, mask_ae, denoiser, scaling, conditioning=variant.conditioning).eval(), stats
 
 
 def train_pixel(

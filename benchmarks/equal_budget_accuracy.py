@@ -40,7 +40,7 @@ from monai.utils import set_determinism
 from tqdm import tqdm
 
 from benchmarks.baselines import pixel_denoiser_plan
-from benchmarks.budget_training import train_latent, train_pixel, train_unet
+from benchmarks.budget_training import VARIANTS, train_latent, train_pixel, train_unet
 from benchmarks.common import RESULTS_DIR, clock, machine_info, parse_with_presets, pyplot, save_figure, setup_device, write_results
 from benchmarks.planned import capped_planner
 from medseglatdiff.datasets.converters import convert
@@ -229,10 +229,13 @@ def run_dataset(name: str, args: argparse.Namespace, device: torch.device) -> di
         set_determinism(seed=args.seed)
         common = {"device": device, "seconds": args.budget_s, "lr": args.lr, "clock": args.clock, "amp": True}
         if method == "latent":
-            model, stats = train_latent(plan, loader, shares=args.shares, **common)
+            variant = VARIANTS[args.variant]
+            model, stats = train_latent(plan, loader, shares=args.shares, variant=variant, **common)
+            latent_scheduler = sampling_scheduler(steps, plan["diffusion"]["num_train_timesteps"], plan["diffusion"]["beta_start"],
+                                                  plan["diffusion"]["beta_end"], plan["diffusion"]["schedule"], variant.prediction_type)
 
-            def predict(images: torch.Tensor, model: Any = model) -> torch.Tensor:
-                return model.sample(images, scheduler, num_samples=ensemble, generator=torch.Generator(device=device).manual_seed(args.seed))
+            def predict(images: torch.Tensor, model: Any = model, sch: Any = latent_scheduler) -> torch.Tensor:
+                return model.sample(images, sch, num_samples=ensemble, generator=torch.Generator(device=device).manual_seed(args.seed))
         elif method == "pixel":
             model, stats = train_pixel(pixel_plan, plan, loader, **common)
 
@@ -256,7 +259,8 @@ def run_dataset(name: str, args: argparse.Namespace, device: torch.device) -> di
             sweep = {}
             for other in args.latent_steps:
                 sweep_scheduler = sampling_scheduler(other, plan["diffusion"]["num_train_timesteps"], plan["diffusion"]["beta_start"],
-                                                     plan["diffusion"]["beta_end"], plan["diffusion"]["schedule"])
+                                                     plan["diffusion"]["beta_end"], plan["diffusion"]["schedule"],
+                                                     VARIANTS[args.variant].prediction_type)
 
                 def predict_steps(images: torch.Tensor, model: Any = model, sch: Any = sweep_scheduler) -> torch.Tensor:
                     return model.sample(images, sch, num_samples=ensemble, generator=torch.Generator(device=device).manual_seed(args.seed))
@@ -344,7 +348,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--budget_s", type=float, default=240.0, help="training seconds per method and dataset (latent: all three stages)")
     parser.add_argument("--clock", default="wall", choices=["wall", "process"], help="budget in wall-clock or this process's CPU seconds")
-    parser.add_argument("--shares", type=float, nargs=3, default=[0.25, 0.25, 0.5], help="latent budget shares: image AE, mask VAE, denoiser")
+    parser.add_argument("--shares", type=float, nargs=3, default=None, help="latent budget shares: image AE, mask VAE, denoiser (default: the variant's)")
+    parser.add_argument("--variant", default="published", choices=list(VARIANTS), help="the latent method's training variant")
     parser.add_argument("--size", type=int, default=128, help="largest input edge (resize datasets) / central crop (LIDC), px")
     parser.add_argument("--memory_gb", type=float, default=None, help="planner memory budget (default 24 with cuda, else 4)")
     parser.add_argument("--max_width", type=int, default=None, help="cap on the planner's base widths, for every method")

@@ -109,7 +109,7 @@ def benchmark_size(
     def denoiser_loss() -> torch.Tensor:
         latents, target, _, kwargs = prepare({"image": images_c, "mask": masks_c}, device)
         prediction = inferer(inputs=latents, diffusion_model=model.denoiser, **kwargs)
-        return torch.nn.functional.mse_loss(prediction, target)
+        return torch.nn.functional.mse_loss(prediction, target["target"])
 
     calls["denoiser"] = _step(model.denoiser, denoiser_loss)
     networks: dict[str, torch.nn.Module] = {"image_autoencoder": model.image_autoencoder, "mask_autoencoder": model.mask_autoencoder,

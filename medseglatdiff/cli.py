@@ -106,7 +106,8 @@ def extract_fingerprint(dataset: str, out: str, num_workers: int = 1) -> None:
 
 
 @_user_errors
-def plan(out: str, *more_configurations: str, dataset: str | None = None, memory_gb: float | None = None, configurations: str | None = None, num_workers: int = 1) -> None:
+def plan(out: str, *more_configurations: str, dataset: str | None = None, memory_gb: float | None = None, configurations: str | None = None, num_workers: int = 1,
+         recipe: str = "default") -> None:
     """Plan every configuration from OUT/dataset_fingerprint.json -> OUT/plans.json (each value with its reason).
 
     Args:
@@ -115,10 +116,12 @@ def plan(out: str, *more_configurations: str, dataset: str | None = None, memory
         memory_gb: training memory budget in GB; default 24 with a CUDA GPU, else 4.
         configurations: "2d", "3d" or both (``--configurations 2d 3d``); default all available.
         num_workers: processes for fingerprinting.
+        recipe: the denoiser training recipe: "default" (chosen by measurement) or "published" (the method as published).
     """
     from medseglatdiff.planning.pipeline import plan as run_plan
 
-    plans = run_plan(out, dataset=dataset, memory_gb=memory_gb, configurations=_configurations(configurations, more_configurations), num_workers=num_workers)
+    plans = run_plan(out, dataset=dataset, memory_gb=memory_gb, configurations=_configurations(configurations, more_configurations), num_workers=num_workers,
+                     recipe=recipe)
     for name, config in plans["configurations"].items():
         print(f"{name}: patch {config['patch_size']}, latent factor {config['latent_factor']}, "
               f"batch {config['image_autoencoder']['batch_size']}/{config['mask_autoencoder']['batch_size']}/{config['denoiser']['batch_size']}")
@@ -145,7 +148,8 @@ def preprocess(dataset: str, out: str, *more_configurations: str, configurations
 
 @_user_errors
 def plan_and_preprocess(
-    dataset: str, out: str, *more_configurations: str, memory_gb: float | None = None, configurations: str | None = None, num_workers: int = 1, clean: bool = False
+    dataset: str, out: str, *more_configurations: str, memory_gb: float | None = None, configurations: str | None = None, num_workers: int = 1, clean: bool = False,
+    recipe: str = "default",
 ) -> None:
     """Verify, fingerprint, plan and preprocess a raw dataset into the work folder OUT.
 
@@ -156,10 +160,12 @@ def plan_and_preprocess(
         configurations: "2d", "3d" or both (``--configurations 2d 3d``); default all available.
         num_workers: processes working on cases in parallel.
         clean: recompute the fingerprint and redo every case.
+        recipe: the denoiser training recipe: "default" (chosen by measurement) or "published" (the method as published).
     """
     from medseglatdiff.planning.pipeline import plan_and_preprocess as run
 
-    result = run(dataset, out, memory_gb=memory_gb, configurations=_configurations(configurations, more_configurations), num_workers=num_workers, clean=clean)
+    result = run(dataset, out, memory_gb=memory_gb, configurations=_configurations(configurations, more_configurations), num_workers=num_workers, clean=clean,
+                 recipe=recipe)
     print(f"fingerprint: {result['fingerprint']}" + ("" if result["fingerprint_computed"] else " (up to date)"))
     print(f"plans: {result['plans']}")
     for name, count in result["preprocessed"].items():

@@ -66,9 +66,15 @@ def _stage_results(raw: Path, out: Path, epochs: int, num_samples: int, steps: i
                 train(work, bundle=DEMO_BUNDLE, fold=0, settings=demo_settings(epochs), logging_file=False)
         finally:
             logging.disable(logging.NOTSET)
-        losses = {s: json.loads((model / "fold_0" / s / "done.json").read_text())["epoch_losses"] for s in ("image_autoencoder", "mask_autoencoder", "denoiser")}
-        for stage, values in losses.items():
-            print(f"    {stage}: {len(values)} epochs, loss {values[0]:.4f} -> {values[-1]:.4f}")
+        for stage in ("image_autoencoder", "mask_autoencoder", "denoiser"):
+            done = json.loads((model / "fold_0" / stage / "done.json").read_text())
+            values = done["epoch_losses"]
+            if done.get("skipped") or not values:
+                print(f"    {stage}: not trained ({done.get('skipped', 'no epochs')})")
+                continue
+            metrics = ", ".join(f"{k} {v:.3f}" for k, v in done.get("metrics", {}).items() if "val" in k)
+            print(f"    {stage}: {len(values)} epochs, loss {values[0]:.4f} -> {values[-1]:.4f}" + (f", {metrics}" if metrics else "")
+                  + (f"; {done['stop_reason']}" if done.get("stop_reason") else ""))
         print(f"    model: {model / 'fold_0'}")
 
     def predict_stage() -> None:

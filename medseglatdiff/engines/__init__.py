@@ -17,12 +17,24 @@ from medseglatdiff.engines.distributed import (
     rank,
     summary_writer,
 )
+from medseglatdiff.engines.early_stopping import AutoencoderStopper, reconstruction_score
 from medseglatdiff.engines.ensemble_saver import EnsembleSaver
 from medseglatdiff.engines.handlers import EnsembleImageGridHandler, EnsembleMeand, LatentScaleHandler, ensemble_grid
 from medseglatdiff.engines.inferers import LatentEnsembleInferer
+from medseglatdiff.engines.optimisation import GradientClipping, LearningRateLogger, warmup_polynomial_lr
+from medseglatdiff.engines.progress import TrainingProgress, parse_duration
 from medseglatdiff.engines.prepare_batch import KeyPrepareBatch, LatentDiffusionPrepareBatch, unwrap
+from medseglatdiff.engines.weight_average import WeightAverage
 
 __all__ = [
+    "TrainingProgress",
+    "parse_duration",
+    "AutoencoderStopper",
+    "reconstruction_score",
+    "GradientClipping",
+    "LearningRateLogger",
+    "WeightAverage",
+    "warmup_polynomial_lr",
     "AtomicCheckpointSaver",
     "EnsembleImageGridHandler",
     "EnsembleSaver",

@@ -27,7 +27,8 @@ class LatentScaleHandler:
 
     Args:
         scaling: the :class:`LatentScaling` shared with the prepare-batch, inferer and checkpoint.
-        image_autoencoder: trained image autoencoder.
+        image_autoencoder: trained image autoencoder; None when the conditioning does not use it (its factor is then 1:
+            the image pixels are already normalised).
         mask_autoencoder: trained mask VAE.
         image_key: batch key of the images.
         mask_key: batch key of the (drawn rater) masks.
@@ -37,7 +38,7 @@ class LatentScaleHandler:
     def __init__(
         self,
         scaling: LatentScaling,
-        image_autoencoder: nn.Module,
+        image_autoencoder: nn.Module | None,
         mask_autoencoder: nn.Module,
         image_key: str = "image",
         mask_key: str = "mask",
@@ -64,9 +65,10 @@ class LatentScaleHandler:
                 break
             images = torch.as_tensor(batch[self.image_key]).float().to(device)
             masks = torch.as_tensor(batch[self.mask_key]).float().to(device)
-            image_latents.append(encode_images(self.image_autoencoder.eval(), images).flatten().cpu())
+            if self.image_autoencoder is not None:
+                image_latents.append(encode_images(self.image_autoencoder.eval(), images).flatten().cpu())
             mask_latents.append(encode_masks(self.mask_autoencoder.eval(), masks).flatten().cpu())
-        self.scaling.fit(torch.cat(image_latents), torch.cat(mask_latents))
+        self.scaling.fit(torch.cat(image_latents) if image_latents else None, torch.cat(mask_latents))
         broadcast_tensor_(self.scaling.image)
         broadcast_tensor_(self.scaling.mask)
         logger.info("latent scale factors set from %d training batch(es): %s", len(image_latents), self.scaling.extra_repr())

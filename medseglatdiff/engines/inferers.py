@@ -34,11 +34,12 @@ class LatentEnsembleInferer(Inferer):
         seed: seed of the starting noise; None for fresh noise each call.
         roi_size: window size (the training patch size); None samples the whole input at once.
         overlap: overlap of neighbouring windows.
+        conditioning: what the denoiser sees of the image (:mod:`medseglatdiff.networks.conditioning`).
     """
 
     def __init__(
         self,
-        image_autoencoder: nn.Module,
+        image_autoencoder: nn.Module | None,
         mask_autoencoder: nn.Module,
         scaling: LatentScaling,
         scheduler: Scheduler,
@@ -47,6 +48,7 @@ class LatentEnsembleInferer(Inferer):
         seed: int | None = 0,
         roi_size: Sequence[int] | None = None,
         overlap: float = 0.25,
+        conditioning: str = "image_latent",
     ) -> None:
         super().__init__()
         self.image_autoencoder = image_autoencoder
@@ -58,10 +60,12 @@ class LatentEnsembleInferer(Inferer):
         self.seed = seed
         self.roi_size = tuple(int(r) for r in roi_size) if roi_size is not None else None
         self.overlap = float(overlap)
+        self.conditioning = conditioning
 
     def __call__(self, inputs: torch.Tensor, network: nn.Module, *args: Any, **kwargs: Any) -> torch.Tensor:  # type: ignore[override]
         generator = torch.Generator().manual_seed(self.seed) if self.seed is not None else None
-        self.image_autoencoder.eval()
+        if self.image_autoencoder is not None:
+            self.image_autoencoder.eval()
         self.mask_autoencoder.eval()
         denoiser = unwrap(network)
 
@@ -76,6 +80,7 @@ class LatentEnsembleInferer(Inferer):
                 num_samples=self.num_samples,
                 max_batch=self.max_batch,
                 generator=generator,
+                conditioning=self.conditioning,
             )
 
         if self.roi_size is None or tuple(inputs.shape[2:]) == self.roi_size:

@@ -15,9 +15,12 @@ from typing import Any
 
 import torch
 from monai.engines import DiffusionPrepareBatch, PrepareBatch
+from monai.networks.schedulers import Scheduler
 from torch import nn
 
-from medseglatdiff.networks.latent_diffusion import LatentScaling, encode_images, encode_masks
+from medseglatdiff.networks.conditioning import check_conditioning, image_condition, latent_factor_of
+from medseglatdiff.networks.factories import check_prediction_type
+from medseglatdiff.networks.latent_diffusion import LatentScaling, encode_masks
 
 
 class KeyPrepareBatch(PrepareBatch):
@@ -48,47 +51,70 @@ def unwrap(network: nn.Module) -> nn.Module:
 
 
 class LatentDiffusionPrepareBatch(DiffusionPrepareBatch):
-    """Encode mask and image with the frozen autoencoders; return the noise-prediction training pair.
+    """Encode the mask with the frozen mask VAE and build the condition; return the denoiser's training pair.
 
-    Returns ``(mask_latent, noise, (), {"noise", "timesteps", "condition", "mode": "concat"})``, the
-    contract of MONAI's ``DiffusionInferer``, so ``SupervisedTrainer(inferer=DiffusionInferer(ddpm))``
-    trains the denoiser with epsilon prediction.
+    Returns ``(mask_latent, targets, (), {"noise", "timesteps", "condition", "mode": "concat"})``, the contract
+    of MONAI's ``DiffusionInferer``, so ``SupervisedTrainer(inferer=DiffusionInferer(ddpm))`` runs the denoiser
+    on ``concat(noisy mask latent, condition)``. ``targets`` is a dict for
+    :class:`medseglatdiff.losses.DenoiserLoss`: ``target`` (what the denoiser predicts: the noise for
+    ``"epsilon"``, the clean latent for ``"sample"``, the velocity for ``"v_prediction"``), ``latents``,
+    ``noise``, ``timesteps`` and ``masks`` (for a loss on the decoded mask estimate).
 
     Args:
-        image_autoencoder: trained image autoencoder (frozen; its posterior mean is the condition).
+        image_autoencoder: trained image autoencoder (frozen; its posterior mean is the ``image_latent``
+            condition); None when the conditioning does not use it.
         mask_autoencoder: trained mask VAE (frozen; a posterior sample is the diffusion target).
         scaling: latent scale factors; set before the first iteration (see ``LatentScaleHandler``).
         num_train_timesteps: number of DDPM timesteps to draw from.
         image_key: batch key of the images.
         mask_key: batch key of the (drawn rater) masks.
+        conditioning: one of :data:`medseglatdiff.networks.conditioning.CONDITIONINGS`.
+        prediction_type: ``"epsilon"``, ``"sample"`` or ``"v_prediction"``.
+        scheduler: the training DDPM scheduler (needed for ``"v_prediction"`` targets).
     """
 
     def __init__(
         self,
-        image_autoencoder: nn.Module,
+        image_autoencoder: nn.Module | None,
         mask_autoencoder: nn.Module,
         scaling: LatentScaling,
         num_train_timesteps: int = 1000,
         image_key: str = "image",
         mask_key: str = "mask",
+        conditioning: str = "image_latent",
+        prediction_type: str = "epsilon",
+        scheduler: Scheduler | None = None,
     ) -> None:
         super().__init__(num_train_timesteps=num_train_timesteps)
-        self.image_autoencoder = image_autoencoder.eval().requires_grad_(False)
+        self.image_autoencoder = image_autoencoder.eval().requires_grad_(False) if image_autoencoder is not None else None
         self.mask_autoencoder = mask_autoencoder.eval().requires_grad_(False)
         self.scaling = scaling
         self.image_key = image_key
         self.mask_key = mask_key
+        self.conditioning = check_conditioning(conditioning)
+        self.prediction_type = check_prediction_type(prediction_type)
+        if self.prediction_type == "v_prediction" and scheduler is None:
+            raise ValueError("prediction_type 'v_prediction' needs the training scheduler (scheduler=...)")
+        self.scheduler = scheduler
+        self.latent_factor = latent_factor_of(self.mask_autoencoder)
+
+    def get_target(self, images: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        if self.prediction_type == "sample":
+            return images
+        if self.prediction_type == "v_prediction":
+            return self.scheduler.get_velocity(images, noise, timesteps)  # type: ignore[union-attr]
+        return noise
 
     def __call__(  # type: ignore[override]
         self, batchdata: Mapping[str, Any], device: str | torch.device | None = None, non_blocking: bool = False, **kwargs: Any
-    ) -> tuple[torch.Tensor, torch.Tensor, tuple, dict]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], tuple, dict]:
         if not self.scaling.is_set:
             raise RuntimeError("latent scale factors are not set; attach LatentScaleHandler to the trainer")
         images = torch.as_tensor(batchdata[self.image_key]).float().to(device=device, non_blocking=non_blocking, **kwargs)
         masks = torch.as_tensor(batchdata[self.mask_key]).float().to(device=device, non_blocking=non_blocking, **kwargs)
-        condition = encode_images(self.image_autoencoder, images, self.scaling.image.to(images.device))
+        condition = image_condition(images, self.conditioning, self.latent_factor, self.image_autoencoder, self.scaling.image.to(images.device))
         latents = encode_masks(self.mask_autoencoder, masks, self.scaling.mask.to(images.device))
         noise = self.get_noise(latents)
         timesteps = self.get_timesteps(latents)
-        target = self.get_target(latents, noise, timesteps)
-        return latents, target, (), {"noise": noise, "timesteps": timesteps, "condition": condition, "mode": "concat"}
+        targets = {"target": self.get_target(latents, noise, timesteps), "latents": latents, "noise": noise, "timesteps": timesteps, "masks": masks}
+        return latents, targets, (), {"noise": noise, "timesteps": timesteps, "condition": condition, "mode": "concat"}

@@ -182,7 +182,8 @@ def export(
         torch.save(first.segmenter.state_dict(), models / MODEL_FILE)
         metadata = bundle_metadata(info, name, [f.name for f in folds], settings["num_samples"], settings["num_inference_steps"], version)
         write_json_atomic(tmp / "configs" / "metadata.json", metadata)
-        config = inference_config(uuid.uuid4().hex, configuration, info["networks"], info["diffusion"], settings["num_samples"], settings["num_inference_steps"])
+        config = inference_config(uuid.uuid4().hex, configuration, info["networks"], info["diffusion"], settings["num_samples"], settings["num_inference_steps"],
+                                  str(info.get("conditioning", "image_latent")))
         write_json_atomic(tmp / "configs" / INFERENCE_CONFIG, config)
         write_text_atomic(tmp / "configs" / "logging.conf", LOGGING_CONF)
         write_text_atomic(tmp / "docs" / "README.md", bundle_readme(name, metadata, configuration, [f.name for f in folds], selection))

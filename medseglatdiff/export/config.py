@@ -67,6 +67,7 @@ def inference_config(
     diffusion: Mapping[str, Any],
     num_samples: int,
     num_inference_steps: int,
+    conditioning: str = "image_latent",
 ) -> dict[str, Any]:
     """The content of ``configs/inference.json`` (see the module doc).
 
@@ -77,6 +78,7 @@ def inference_config(
         diffusion: the noise schedule.
         num_samples: default ensemble size (of ``run`` and of ``network_def``).
         num_inference_steps: default DDIM steps.
+        conditioning: what the denoiser sees of the image (``model.json``'s ``conditioning``).
     """
     return {
         "imports": ["$import os", "$import torch", "$import medseglatdiff", "$import medseglatdiff.export", "$import medseglatdiff.inference.predict"],
@@ -99,6 +101,7 @@ def inference_config(
             "diffusion": dict(diffusion),
             "num_samples": "@num_samples",
             "num_inference_steps": "@num_inference_steps",
+            "conditioning": conditioning,
         },
         "network": "$@network_def.to(@device)",
         "predict": (

@@ -41,6 +41,7 @@ class EnsembleSampler(LatentDiffusionSegmenter):
         num_samples: masks drawn per image (the output's channels).
         num_inference_steps: DDIM steps per sample.
         max_batch: largest number of latents denoised at once (default: all ``B * num_samples``).
+        conditioning: what the denoiser sees of the image (``model.json``'s ``conditioning``).
     """
 
     def __init__(
@@ -50,12 +51,14 @@ class EnsembleSampler(LatentDiffusionSegmenter):
         num_samples: int = 5,
         num_inference_steps: int = 50,
         max_batch: int | None = None,
+        conditioning: str = "image_latent",
     ) -> None:
         super().__init__(
             image_autoencoder(**networks["image_autoencoder"]),
             mask_autoencoder(**networks["mask_autoencoder"]),
             latent_denoiser(**networks["denoiser"]),
             LatentScaling(image=1.0, mask=1.0),
+            conditioning=conditioning,
         )
         if int(num_samples) < 1 or int(num_inference_steps) < 1:
             raise ValueError(f"num_samples ({num_samples}) and num_inference_steps ({num_inference_steps}) must be at least 1")

@@ -29,7 +29,7 @@ from medseglatdiff.io.json_files import read_json
 MODEL_INFO_FILE = "model.json"
 MODEL_INFO_VERSION = 1
 NETWORKS = ("image_autoencoder", "mask_autoencoder", "denoiser")
-DIFFUSION_KEYS = ("num_train_timesteps", "beta_start", "beta_end", "schedule")
+DIFFUSION_KEYS = ("num_train_timesteps", "beta_start", "beta_end", "schedule", "prediction_type")
 REQUIRED_KEYS = ("model_info_version", "configuration", "spatial_dims", "num_channels", "patch_size", "networks", "diffusion", "inference")
 RETRAIN_HINT = "re-run the training command (finished stages are skipped; the model files are written again)"
 
@@ -88,6 +88,7 @@ def collect_model_info(parser: Any) -> dict[str, Any]:
         "patch_size": [int(p) for p in parser.get_parsed_content("patch_size")],
         "networks": {stage: _network_kwargs(parser, stage) for stage in NETWORKS},
         "diffusion": {k: _jsonable(parser.get_parsed_content(f"denoiser#{k}")) for k in DIFFUSION_KEYS},
+        "conditioning": str(parser.get_parsed_content("denoiser#conditioning")),
         "inference": _jsonable(dict(plan["inference"])),
         "mask": {
             "value": 1,

@@ -118,6 +118,7 @@ def build_segmenter(info: dict[str, Any]) -> LatentDiffusionSegmenter:
         mask_autoencoder(**nets["mask_autoencoder"]),
         latent_denoiser(**nets["denoiser"]),
         LatentScaling(),
+        conditioning=str(info.get("conditioning", "image_latent")),
     )
 
 

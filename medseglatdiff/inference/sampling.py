@@ -28,6 +28,7 @@ def ensemble_inferer(
         beta_start=float(diffusion["beta_start"]),
         beta_end=float(diffusion["beta_end"]),
         schedule=str(diffusion["schedule"]),
+        prediction_type=str(diffusion.get("prediction_type", "epsilon")),
     )
     model = fold.segmenter
     return LatentEnsembleInferer(
@@ -40,6 +41,7 @@ def ensemble_inferer(
         seed=seed,
         roi_size=fold.info["patch_size"],
         overlap=overlap,
+        conditioning=model.conditioning,
     )
 
 

@@ -15,6 +15,15 @@ from collections.abc import Sequence
 from monai.networks.nets import AutoencoderKL, DiffusionModelUNet
 from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
 
+PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
+
+
+def check_prediction_type(prediction_type: str) -> str:
+    """``prediction_type`` if MONAI's schedulers know it, else a ``ValueError`` naming the choices."""
+    if prediction_type not in PREDICTION_TYPES:
+        raise ValueError(f"unknown prediction_type {prediction_type!r}; choose one of {', '.join(PREDICTION_TYPES)}")
+    return prediction_type
+
 
 def norm_groups_for(channels: Sequence[int], preferred: int = 32) -> int:
     """The largest GroupNorm group count <= ``preferred`` that divides every entry of ``channels``."""
@@ -93,14 +102,16 @@ def latent_denoiser(
     num_head_channels: int | Sequence[int] = 8,
     norm_num_groups: int | None = None,
 ) -> DiffusionModelUNet:
-    """The latent denoiser: input = noisy mask latent concatenated (on channels) with the image latent.
+    """The latent denoiser: input = noisy mask latent concatenated (on channels) with the condition.
 
-    It predicts the noise of the mask latent, so ``out_channels = mask_latent_channels``.
+    It predicts the noise, the clean latent or the velocity of the mask latent (the schedulers' ``prediction_type``),
+    so ``out_channels = mask_latent_channels``.
 
     Args:
         spatial_dims: 2 or 3.
         mask_latent_channels: channels of the mask VAE's latent.
-        image_latent_channels: channels of the image autoencoder's latent (the condition).
+        image_latent_channels: channels of the condition (:func:`~medseglatdiff.networks.conditioning.condition_channels`;
+            the image autoencoder's latent channels for the published conditioning).
         channels: width of each level.
         attention_levels: one flag per level (default: no attention).
         num_res_blocks: residual blocks per level.
@@ -125,16 +136,20 @@ def latent_denoiser(
 
 
 def noise_scheduler(
-    num_train_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 2e-2, schedule: str = "linear_beta"
+    num_train_timesteps: int = 1000,
+    beta_start: float = 1e-4,
+    beta_end: float = 2e-2,
+    schedule: str = "linear_beta",
+    prediction_type: str = "epsilon",
 ) -> DDPMScheduler:
-    """DDPM forward process for training: epsilon prediction over ``num_train_timesteps`` steps."""
+    """DDPM forward process for training over ``num_train_timesteps`` steps; the denoiser predicts ``prediction_type``."""
     return DDPMScheduler(
         num_train_timesteps=num_train_timesteps,
         schedule=schedule,
         beta_start=beta_start,
         beta_end=beta_end,
         clip_sample=False,
-        prediction_type="epsilon",
+        prediction_type=check_prediction_type(prediction_type),
     )
 
 
@@ -144,15 +159,19 @@ def sampling_scheduler(
     beta_start: float = 1e-4,
     beta_end: float = 2e-2,
     schedule: str = "linear_beta",
+    prediction_type: str = "epsilon",
 ) -> DDIMScheduler:
-    """DDIM sampler over the same noise schedule, ``num_inference_steps`` steps, no clipping (latents are unbounded)."""
+    """DDIM sampler over the same noise schedule, ``num_inference_steps`` steps, no clipping (latents are unbounded).
+
+    ``prediction_type`` must be the one the denoiser was trained with.
+    """
     scheduler = DDIMScheduler(
         num_train_timesteps=num_train_timesteps,
         schedule=schedule,
         beta_start=beta_start,
         beta_end=beta_end,
         clip_sample=False,
-        prediction_type="epsilon",
+        prediction_type=check_prediction_type(prediction_type),
     )
     scheduler.set_timesteps(num_inference_steps=int(num_inference_steps))
     return scheduler

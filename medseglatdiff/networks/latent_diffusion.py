@@ -15,6 +15,8 @@ from monai.networks.nets import AutoencoderKL, DiffusionModelUNet
 from monai.networks.schedulers import Scheduler
 from torch import nn
 
+from medseglatdiff.networks.conditioning import check_conditioning, image_condition, latent_factor_of, uses_image_latent
+
 
 def scale_factor(latents: torch.Tensor) -> float:
     """``1 / std(latents)``; 1.0 when the latents are constant (nothing to normalise)."""
@@ -40,9 +42,9 @@ class LatentScaling(nn.Module):
     def is_set(self) -> bool:
         return bool(self.image > 0) and bool(self.mask > 0)
 
-    def fit(self, image_latents: torch.Tensor, mask_latents: torch.Tensor) -> LatentScaling:
-        """Set both factors to ``1 / std`` of the given (unscaled) latents."""
-        self.image.fill_(scale_factor(image_latents))
+    def fit(self, image_latents: torch.Tensor | None, mask_latents: torch.Tensor) -> LatentScaling:
+        """Set both factors to ``1 / std`` of the given (unscaled) latents; the image's to 1 when there are none."""
+        self.image.fill_(scale_factor(image_latents) if image_latents is not None else 1.0)
         self.mask.fill_(scale_factor(mask_latents))
         return self
 
@@ -71,7 +73,7 @@ def decode_masks(mask_autoencoder: AutoencoderKL, latents: torch.Tensor, scale: 
 
 @torch.no_grad()
 def sample_masks(
-    image_autoencoder: AutoencoderKL,
+    image_autoencoder: AutoencoderKL | None,
     mask_autoencoder: AutoencoderKL,
     denoiser: DiffusionModelUNet,
     scaling: LatentScaling,
@@ -80,16 +82,18 @@ def sample_masks(
     num_samples: int = 5,
     max_batch: int | None = None,
     generator: torch.Generator | None = None,
+    conditioning: str = "image_latent",
 ) -> torch.Tensor:
     """Draw ``num_samples`` masks per image; returns probabilities ``(B, num_samples, *spatial)``.
 
     The N samples of all B images run as one batch of ``N * B`` latents (or chunks of ``max_batch``),
-    each starting from its own Gaussian noise, denoised by ``scheduler`` (DDIM) with the image latent
-    concatenated on channels (MONAI's ``DiffusionInferer`` in ``"concat"`` mode), then decoded by the
+    each starting from its own Gaussian noise, denoised by ``scheduler`` (DDIM) with the condition
+    (:mod:`medseglatdiff.networks.conditioning`) concatenated on channels (MONAI's ``DiffusionInferer`` in ``"concat"`` mode), then decoded by the
     mask VAE and passed through a sigmoid.
 
     Args:
-        image_autoencoder: its encoder's posterior mean (times ``scaling.image``) is the condition.
+        image_autoencoder: its encoder's posterior mean (times ``scaling.image``) is the ``image_latent``
+            condition; may be None for ``conditioning="image_pixels"``.
         mask_autoencoder: its decoder turns denoised latents (divided by ``scaling.mask``) into logits.
         denoiser: the latent denoiser.
         scaling: the latent scale factors (must be set).
@@ -98,10 +102,11 @@ def sample_masks(
         num_samples: samples per image.
         max_batch: largest number of latents denoised at once (default: all).
         generator: random generator of the starting noise, for reproducible samples.
+        conditioning: what the denoiser was trained to see of the image (one of ``CONDITIONINGS``).
     """
     if not scaling.is_set:
         raise RuntimeError("latent scale factors are not set; train the denoiser (or load its checkpoint) first")
-    condition = encode_images(image_autoencoder, images, scaling.image.to(images.device))
+    condition = image_condition(images, conditioning, latent_factor_of(mask_autoencoder), image_autoencoder, scaling.image.to(images.device))
     batch = images.shape[0]
     repeated = condition.repeat_interleave(num_samples, dim=0)  # (B*N, c, ...), image-major
     mask_channels = int(denoiser.out_channels)
@@ -125,18 +130,24 @@ class LatentDiffusionSegmenter(nn.Module):
     Args:
         image_autoencoder: trained image autoencoder (its encoder gives the condition).
         mask_autoencoder: trained mask VAE (its decoder turns latents into mask logits).
-        denoiser: latent denoiser, input channels = mask latent + image latent.
+        denoiser: latent denoiser, input channels = mask latent + condition.
         scaling: the latent scale factors (a new, unset one by default).
+        conditioning: what the denoiser sees of the image (:mod:`medseglatdiff.networks.conditioning`); the
+            image autoencoder may be None when the conditioning does not use it.
     """
 
     def __init__(
         self,
-        image_autoencoder: AutoencoderKL,
+        image_autoencoder: AutoencoderKL | None,
         mask_autoencoder: AutoencoderKL,
         denoiser: DiffusionModelUNet,
         scaling: LatentScaling | None = None,
+        conditioning: str = "image_latent",
     ) -> None:
         super().__init__()
+        self.conditioning = check_conditioning(conditioning)
+        if image_autoencoder is None and uses_image_latent(conditioning):
+            raise ValueError(f"conditioning {conditioning!r} needs the image autoencoder")
         self.image_autoencoder = image_autoencoder
         self.mask_autoencoder = mask_autoencoder
         self.denoiser = denoiser
@@ -152,5 +163,6 @@ class LatentDiffusionSegmenter(nn.Module):
     ) -> torch.Tensor:
         """:func:`sample_masks` with this model's networks; ``(B, num_samples, *spatial)`` probabilities."""
         return sample_masks(
-            self.image_autoencoder, self.mask_autoencoder, self.denoiser, self.scaling, images, scheduler, num_samples, max_batch, generator
+            self.image_autoencoder, self.mask_autoencoder, self.denoiser, self.scaling, images, scheduler, num_samples, max_batch, generator,
+            self.conditioning,
         )

@@ -57,6 +57,7 @@ def plan(
     configurations: Sequence[str] | None = None,
     num_workers: int = 1,
     progress: bool = True,
+    recipe: str = "default",
 ) -> dict[str, Any]:
     """Plan from ``out/dataset_fingerprint.json`` (fingerprinting ``dataset`` first when given) and write plans.json.
 
@@ -67,12 +68,13 @@ def plan(
         configurations: names to plan ("2d", "3d"); default all available.
         num_workers: processes for fingerprinting.
         progress: show progress bars.
+        recipe: the denoiser training recipe, ``"default"`` or ``"published"`` (:mod:`medseglatdiff.planning.recipes`).
     """
     if dataset is not None:
         fingerprint, _ = fingerprint_dataset(dataset, out, num_workers=num_workers, progress=progress)
     else:
         fingerprint = load_fingerprint(out)
-    plans = Planner(fingerprint, memory_gb=memory_gb).plan(configurations)
+    plans = Planner(fingerprint, memory_gb=memory_gb, recipe=recipe).plan(configurations)
     save_plans(plans, Path(out) / PLANS_FILE)
     return plans
 
@@ -85,8 +87,11 @@ def plan_and_preprocess(
     num_workers: int = 1,
     clean: bool = False,
     progress: bool = True,
+    recipe: str = "default",
 ) -> dict[str, Any]:
     """Verify, fingerprint, plan and preprocess a raw dataset into the work folder ``out``.
+
+    ``recipe`` names the denoiser training recipe (``"default"``, or ``"published"`` for the method as published).
 
     Re-running skips finished work: the fingerprint is reused while the raw files are unchanged, and preprocessed
     cases whose plan hash and raw files match are skipped. ``clean`` recomputes everything.
@@ -108,7 +113,7 @@ def plan_and_preprocess(
     out = Path(out)
     spec = DatasetSpec.load(dataset)
     fingerprint, computed = fingerprint_dataset(spec, out, num_workers=num_workers, clean=clean, progress=progress)
-    plans = Planner(fingerprint, memory_gb=memory_gb).plan(configurations)
+    plans = Planner(fingerprint, memory_gb=memory_gb, recipe=recipe).plan(configurations)
     plans_path = save_plans(plans, out / PLANS_FILE)
     counts = preprocess(spec, out, plans=plans, num_workers=num_workers, clean=clean, progress=progress)
     return {"fingerprint": str(out / FINGERPRINT_FILE), "fingerprint_computed": computed, "plans": str(plans_path),

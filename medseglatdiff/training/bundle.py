@@ -146,6 +146,28 @@ def _save_model_files(parser: ConfigParser, output_dir: Path) -> None:
         write_model_files(parser, output_dir)
 
 
+def _announce(parser: ConfigParser) -> None:
+    """Print what the training will do (stages, time budget and ETA) before it starts."""
+    from medseglatdiff.networks.conditioning import describe, uses_image_latent
+    from medseglatdiff.training.stage import DONE_FILE
+
+    if "progress" not in parser or not is_main_process():
+        return
+    conditioning = parser.get_parsed_content("denoiser#conditioning")
+    trained, notes = {}, []
+    for stage in ("image_autoencoder", "mask_autoencoder", "denoiser"):
+        finished = (Path(parser.get_parsed_content(f"{stage}#stage_dir")) / DONE_FILE).is_file()
+        needed = stage != "image_autoencoder" or uses_image_latent(conditioning)
+        trained[stage] = needed and not finished
+        if finished:
+            notes.append(f"{stage} already finished (skipped)")
+        elif not needed:
+            notes.append(f"image autoencoder not needed: the denoiser sees {describe(conditioning)}")
+    progress = parser.get_parsed_content("progress")
+    print(f"training {parser.get_parsed_content('output_dir')}: {progress.describe(trained)}" + (f" ({'; '.join(notes)})" if notes else ""),
+          flush=True)
+
+
 def run_bundle(
     config: str = "train.json",
     settings: Mapping[str, Any] | None = None,
@@ -170,6 +192,7 @@ def run_bundle(
     if run_id == "training":
         _save_settings(settings_file, settings)
         _save_model_files(parser, settings_file.parent)
+        _announce(parser)
     try:
         if run_id not in parser:
             raise MedsegError(f"{config}: has no '{run_id}' entry to run")

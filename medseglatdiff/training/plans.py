@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from medseglatdiff.errors import MedsegError
+from medseglatdiff.planning.recipes import RECIPES
 from medseglatdiff.preprocessing.preprocess import CASE_GROUPS_FILE
 from medseglatdiff.training.data import preprocessed_cases
 from medseglatdiff.training.splits import SPLITS_FILE, fold_cases, load_or_create_splits
 
 logger = logging.getLogger(__name__)
 
+RECIPE_KEYS = ("conditioning", "mask_loss_weight", "mask_loss_timesteps", "ema_decay", "warmup_fraction", "grad_clip")
 PLAN_HINT = "run `medseg plan_and_preprocess --dataset RAW --out WORK` and pass --dataset_dir WORK"
 
 
@@ -81,6 +83,7 @@ def training_plan(dataset_dir: str | os.PathLike, configuration: str | None = No
     if len(weights) > 2:
         logger.info("%d foreground classes trained as one foreground (their union), WCE weight %.3g", len(weights) - 1, foreground)
     denoiser = config["denoiser"]["network"]
+    recipe = {**RECIPES["published"].values(), **{k: config["denoiser"][k] for k in RECIPE_KEYS if k in config["denoiser"]}}
     return {
         "configuration": name,
         "dataset_name": plans["dataset_name"],
@@ -109,8 +112,12 @@ def training_plan(dataset_dir: str | os.PathLike, configuration: str | None = No
             "num_res_blocks": denoiser["num_res_blocks"],
             "num_head_channels": [max(int(h), 1) for h in denoiser["num_head_channels"]],
             "batch_size": int(config["denoiser"]["batch_size"]),
+            **{k: v for k, v in recipe.items() if k != "prediction_type"},
         },
-        "diffusion": {k: config["diffusion"][k] for k in ("num_train_timesteps", "schedule", "beta_start", "beta_end")},
+        "diffusion": {
+            **{k: config["diffusion"][k] for k in ("num_train_timesteps", "schedule", "beta_start", "beta_end")},
+            "prediction_type": config["diffusion"].get("prediction_type", recipe["prediction_type"]),
+        },
         "inference": {k: config["inference"][k] for k in ("num_inference_steps", "ensemble_size", "threshold")},
     }
 

@@ -101,6 +101,11 @@ class TrainingStage:
         model: objects whose ``state_dict`` forms ``model.pt`` (e.g. ``{"network": net, "scaling": scaling}``).
         checkpoint_interval: save a checkpoint every N epochs (and always at the end).
         map_location: where checkpoint tensors are loaded.
+        enabled: False skips the training (e.g. the image autoencoder when the denoiser does not use it): the
+            stage writes its untrained ``model.pt`` and a ``done.json`` with ``skipped`` = ``skip_reason``.
+        skip_reason: why the stage is not trained.
+        progress: the run's :class:`~medseglatdiff.engines.TrainingProgress`, told when the stage is not trained (its
+            share of a time budget goes to the later stages) and closed after the last stage.
     """
 
     def __init__(
@@ -112,6 +117,9 @@ class TrainingStage:
         model: Mapping[str, Any],
         checkpoint_interval: int = 1,
         map_location: str | torch.device | None = "cpu",
+        enabled: bool = True,
+        skip_reason: str = "",
+        progress: Any = None,
     ) -> None:
         self.name = name
         self.stage_dir = Path(stage_dir)
@@ -121,6 +129,9 @@ class TrainingStage:
         self.model_objects = dict(model)
         self.checkpoint_interval = checkpoint_interval
         self.map_location = map_location
+        self.enabled = bool(enabled)
+        self.skip_reason = skip_reason or "disabled"
+        self.progress = progress
 
     @property
     def finished(self) -> bool:
@@ -131,7 +142,13 @@ class TrainingStage:
         marker = self.stage_dir / DONE_FILE
         if marker.is_file():
             logger.info("stage %s already finished (%s): skipped", self.name, marker)
+            if self.progress is not None:
+                self.progress.skip(self.name)
             return None
+        if not self.enabled:
+            if self.progress is not None:
+                self.progress.skip(self.name)
+            return self._skip(marker)
         checkpoint = self.stage_dir / CHECKPOINT_FILE
         if checkpoint.is_file():
             load_checkpoint(checkpoint, self.checkpoint_objects, map_location=self.map_location)
@@ -147,6 +164,9 @@ class TrainingStage:
             logger.info("stage %s: the checkpoint already holds all %d epochs", self.name, max_epochs)  # crash before done.json
         else:
             self.trainer.run()
+        stop_reason = getattr(self.trainer.state, "stop_reason", None)
+        if stop_reason is None:
+            stop_reason = f"all {self.trainer.state.max_epochs} epochs trained"
         summary = {
             "stage": self.name,
             "epochs": int(self.trainer.state.epoch),
@@ -154,6 +174,7 @@ class TrainingStage:
             "epoch_losses": self.history.epoch_losses,
             "metrics": {k: float(v) for k, v in self.trainer.state.metrics.items() if isinstance(v, (int, float))},
             "best_metric": float(getattr(self.trainer.state, "best_metric", -1)),
+            "stop_reason": stop_reason,
             "seconds_this_run": round(time.time() - started, 3),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
@@ -162,4 +183,15 @@ class TrainingStage:
             write_json_atomic(marker, summary)
         barrier()
         logger.info("stage %s finished: %d epochs, epoch losses %s", self.name, summary["epochs"], [round(v, 5) for v in summary["epoch_losses"]])
+        return summary
+
+    def _skip(self, marker: Path) -> dict[str, Any]:
+        summary = {"stage": self.name, "epochs": 0, "iterations": 0, "epoch_losses": [], "metrics": {}, "skipped": self.skip_reason,
+                   "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        if is_main_process():
+            self.stage_dir.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(self.stage_dir / MODEL_FILE, self.model_objects)
+            write_json_atomic(marker, summary)
+        barrier()
+        logger.info("stage %s not trained: %s", self.name, self.skip_reason)
         return summary

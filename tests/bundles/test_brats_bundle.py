@@ -18,13 +18,15 @@ def test_brats_bundle_runs_in_3d(brats_work: Path, tmp_path: Path, tiny) -> None
     settings["denoiser"]["val_ensemble_size"] = 1
     train(brats_work, bundle="brats", fold=0, settings=settings, logging_file=False)
 
-    for stage in ("image_autoencoder", "mask_autoencoder", "denoiser"):
+    for stage in ("mask_autoencoder", "denoiser"):
         done = json.loads((out / stage / "done.json").read_text())
         assert done["epochs"] == 1 and done["iterations"] == 2
-    weights = torch.load(out / "image_autoencoder" / "model.pt", weights_only=True)["network"]
+    # the default recipe conditions on the image's voxels: no image autoencoder is trained
+    assert "not on the image autoencoder" in json.loads((out / "image_autoencoder" / "done.json").read_text())["skipped"]
+    weights = torch.load(out / "denoiser" / "model.pt", weights_only=True)["network"]
     conv = next(v for k, v in weights.items() if k.endswith("weight") and v.ndim > 2)
     assert conv.ndim == 5  # 3D convolutions: (out, in, x, y, z)
-    assert conv.shape[1] == 2  # FLAIR + T1c
+    assert conv.shape[1] == 1 + 2 * 2**3  # mask latent + FLAIR and T1c, space-to-depth by the latent factor 2
     plan = json.loads((brats_work / "plans.json").read_text())
     assert list(plan["configurations"]) == ["3d"]
     assert list((out / "tensorboard" / "denoiser_images").glob("events.out.tfevents.*"))

@@ -38,12 +38,14 @@ def _events(folder: Path) -> EventAccumulator:
 
 @pytest.mark.slow
 def test_bundle_trains_three_stages_and_skips_finished_ones(lidc_work: Path, tmp_path: Path, tiny) -> None:
+    """The published recipe (image-latent condition, epsilon), as a person selects it with bundle settings."""
     from monai.bundle import run
 
     out = tmp_path / "run"
-    settings = {**tiny(2, 64, epochs=3, epoch_length=3), "output_dir": str(out)}
+    settings = {**tiny(2, 64, epochs=5, epoch_length=3), "output_dir": str(out)}
     settings["mask_autoencoder"].update(max_epochs=1, epoch_length=2)
-    settings["denoiser"].update(max_epochs=2, epoch_length=2)
+    settings["denoiser"].update(max_epochs=2, epoch_length=2, conditioning="image_latent", prediction_type="epsilon", mask_loss_weight=0.0,
+                                ema_decay=0.0)
     run("training", config_file=str(LIDC_BUNDLE), logging_file=False, dataset_dir=str(lidc_work), fold=0,
         settings=_with_bundle_settings(settings))
 
@@ -51,19 +53,23 @@ def test_bundle_trains_three_stages_and_skips_finished_ones(lidc_work: Path, tmp
         assert (out / stage / "checkpoint.pt").is_file() and (out / stage / "model.pt").is_file()
         assert not list((out / stage).glob(".*tmp*")), "temporary checkpoint files left behind"
     image_done = json.loads((out / "image_autoencoder" / "done.json").read_text())
-    assert image_done["epochs"] == 3 and image_done["iterations"] == 9
-    losses = image_done["epoch_losses"]
-    assert len(losses) == 3 and losses[-1] < losses[0], f"image autoencoder loss did not fall: {losses}"
+    assert image_done["epochs"] == 5 and image_done["iterations"] == 15 and image_done["stop_reason"] == "all 5 epochs trained"
+    assert len(image_done["epoch_losses"]) == 5
+    # the validation reconstruction error on fixed cases (less noisy than 3 random training batches) fell
+    history = torch.load(out / "image_autoencoder" / "checkpoint.pt", weights_only=True)["stopper"]["history"]
+    assert len(history) == 5 and history[-1][1] < history[0][1], f"image autoencoder validation L1 did not fall: {history}"
+    assert "mask_autoencoder/val_reconstruction_dice" in _events(out / "tensorboard" / "mask_autoencoder").Tags()["scalars"]
     denoiser = torch.load(out / "denoiser" / "model.pt", weights_only=True)
     assert float(denoiser["scaling"]["image"]) > 0 and float(denoiser["scaling"]["mask"]) > 0  # scale factors stored
     checkpoint = torch.load(out / "denoiser" / "checkpoint.pt", weights_only=True)
-    assert {"network", "optimizer", "lr_scheduler", "trainer", "scaling", "rng", "history"} <= set(checkpoint)
+    assert {"network", "optimizer", "lr_scheduler", "trainer", "scaling", "weight_average", "rng", "history"} <= set(checkpoint)
+    assert json.loads((out / "model.json").read_text())["conditioning"] == "image_latent"
     assert checkpoint["trainer"]["iteration"] == 4  # 2 epochs of 2 iterations
 
     scalars = _events(out / "tensorboard" / "image_autoencoder").Tags()["scalars"]
     assert "image_autoencoder/loss" in scalars and "image_autoencoder_epoch_loss" in scalars
     denoiser_tags = _events(out / "tensorboard" / "denoiser").Tags()["scalars"]
-    assert "val_mean_dice" in denoiser_tags and "denoiser/loss" in denoiser_tags
+    assert "val_mean_dice" in denoiser_tags and "denoiser/loss" in denoiser_tags and "denoiser/lr" in denoiser_tags
     images = _events(out / "tensorboard" / "denoiser_images")
     assert images.Tags()["images"] == ["validation/ensemble"]
     assert len(images.Images("validation/ensemble")) == 2  # one grid per validation epoch
@@ -136,3 +142,20 @@ def test_unplanned_dataset_gets_a_clear_message(lidc_work: Path, tmp_path: Path)
         train(tmp_path / "missing", bundle="lidc", logging_file=False)
     with pytest.raises(MedsegError, match="bundle config not found"):
         train(lidc_work, bundle="no_such_bundle", logging_file=False)
+
+
+@pytest.mark.slow
+def test_time_budget_prints_the_plan_and_ends_on_time(lidc_work: Path, tmp_path: Path, tiny, capsys) -> None:
+    out = tmp_path / "budgeted"
+    settings = {**tiny(2, 64, epochs=10_000, epoch_length=4), "output_dir": str(out), "time_budget": "20s"}
+    settings["denoiser"]["val_interval"] = 10_000
+    started = time.perf_counter()
+    train(lidc_work, bundle="lidc", fold=0, settings=settings, logging_file=False)
+    took = time.perf_counter() - started
+    printed = capsys.readouterr().out
+    assert "time budget 20 s (ETA" in printed and "not trained: image autoencoder" in printed
+    assert took < 20 * 1.1 + 10, took  # the budget, plus building the config and writing the model files
+    for stage in ("mask_autoencoder", "denoiser"):
+        done = json.loads((out / stage / "done.json").read_text())
+        assert done["epochs"] < 10_000 and ("time budget" in done["stop_reason"] or "reached the target" in done["stop_reason"])
+    assert (out / "progress.png").is_file()

@@ -59,11 +59,38 @@ def test_latent_diffusion_prepare_batch(nets: dict) -> None:
     with pytest.raises(RuntimeError, match="scale factors"):
         prepare(_batch())
     scaling.fit(torch.randn(100) * 2, torch.randn(100) * 4)
-    latents, target, args, kwargs = prepare(_batch(), torch.device("cpu"))
-    assert latents.shape == (2, 1, 8, 8) and torch.equal(target, kwargs["noise"])
+    latents, targets, args, kwargs = prepare(_batch(), torch.device("cpu"))
+    assert latents.shape == (2, 1, 8, 8) and torch.equal(targets["target"], kwargs["noise"])
+    assert torch.equal(targets["latents"], latents) and targets["masks"].shape == (2, 1, 16, 16)
     assert kwargs["condition"].shape == (2, 2, 8, 8) and kwargs["mode"] == "concat" and args == ()
     assert kwargs["timesteps"].shape == (2,) and int(kwargs["timesteps"].max()) < 1000
     assert not any(p.requires_grad for p in nets["image"].parameters())  # frozen
+
+
+@pytest.mark.parametrize("prediction_type", ["sample", "v_prediction"])
+def test_prepare_batch_targets_follow_the_prediction_type(nets: dict, prediction_type: str) -> None:
+    from medseglatdiff.networks import noise_scheduler
+
+    scaling = LatentScaling().fit(torch.randn(100), torch.randn(100))
+    ddpm = noise_scheduler(prediction_type=prediction_type)
+    prepare = LatentDiffusionPrepareBatch(nets["image"], nets["mask"], scaling, conditioning="image_pixels", prediction_type=prediction_type,
+                                          scheduler=ddpm)
+    latents, targets, _, kwargs = prepare(_batch())
+    expected = latents if prediction_type == "sample" else ddpm.get_velocity(latents, kwargs["noise"], kwargs["timesteps"])
+    assert torch.allclose(targets["target"], expected)
+    assert kwargs["condition"].shape == (2, 1 * 2 * 2, 8, 8)  # the grey image, space-to-depth by the mask VAE's factor 2
+
+
+def test_pixel_conditioning_needs_no_image_autoencoder(nets: dict) -> None:
+    scaling = LatentScaling()
+    engine = SimpleNamespace(state=SimpleNamespace(device=torch.device("cpu")), data_loader=[_batch(4)])
+    LatentScaleHandler(scaling, None, nets["mask"])(engine)
+    assert float(scaling.image) == 1.0 and scaling.is_set
+    denoiser = latent_denoiser(2, mask_latent_channels=1, image_latent_channels=4, channels=(8, 16), num_res_blocks=1).eval()
+    inferer = LatentEnsembleInferer(None, nets["mask"], scaling, sampling_scheduler(2, prediction_type="sample"), num_samples=3,
+                                    conditioning="image_pixels")
+    out = inferer(torch.randn(2, 1, 16, 16), denoiser)
+    assert out.shape == (2, 3, 16, 16) and float(out.min()) >= 0 and float(out.max()) <= 1
 
 
 def test_latent_scale_handler_sets_factors_once(nets: dict) -> None:

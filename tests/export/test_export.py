@@ -72,7 +72,7 @@ def test_model_pt_and_torchscript_are_the_trained_fold(lidc_bundle: Path, lidc_m
     assert float(state["scaling.mask"]) == float(trained["scaling"]["mask"]) > 0
 
     config = json.loads((lidc_bundle / "configs" / "inference.json").read_text())["network_def"]
-    eager = EnsembleSampler(config["networks"], config["diffusion"], num_samples=2, num_inference_steps=2).eval()
+    eager = EnsembleSampler(config["networks"], config["diffusion"], num_samples=2, num_inference_steps=2, conditioning=config["conditioning"]).eval()
     eager.load_state_dict(state)
     traced, meta, extra = load_net_with_metadata(str(lidc_bundle / "models" / "model.ts"), more_extra_files=("inference.json",))
     assert meta["network_data_format"]["outputs"]["pred"]["num_channels"] == 2 and json.loads(extra["inference.json"])["network_def"]

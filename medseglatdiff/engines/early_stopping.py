@@ -1,0 +1,137 @@
+"""Stop an autoencoder stage when it is good enough: a validation target reached, or a plateau.
+
+Every ``interval`` epochs :class:`AutoencoderStopper` scores the stage's network on the validation loader:
+
+- ``metric="reconstruction_dice"`` (the mask VAE): Dice of ``sigmoid(decode(encode_mean(mask))) >= 0.5`` against
+  the reference mask, pooled over the validation cases; higher is better. The mask VAE bounds every latent
+  sample, so it must reconstruct the labels well, but training it longer than that is wasted time;
+- ``metric="reconstruction_l1"`` (the image autoencoder): mean absolute reconstruction error; lower is better.
+
+The stage ends when the score reaches ``target`` (when given) or has not improved by ``min_delta`` for
+``patience`` evaluations; the reason is kept in ``engine.state.stop_reason`` (and so in the stage's
+``done.json``), and the scores go to TensorBoard (``<tag>``) and ``engine.state.metrics``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from ignite.engine import Engine, Events
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+METRICS = {"reconstruction_dice": "mask", "reconstruction_l1": "image"}
+
+
+@torch.no_grad()
+def reconstruction_score(network: nn.Module, loader: Iterable[Any], metric: str, device: torch.device | str, key: str | None = None) -> float:
+    """The autoencoder's validation score (see the module docstring) over every batch of ``loader``."""
+    key = key or METRICS[metric]
+    was_training = network.training
+    network.eval()
+    intersection = union = total = 0.0
+    count = 0
+    for batch in loader:
+        x = torch.as_tensor(batch[key]).float().to(device)
+        if metric == "reconstruction_dice":
+            x = (x > 0).float()
+        z_mu, _ = network.encode(x)
+        out = network.decode(z_mu)
+        if metric == "reconstruction_dice":
+            predicted = (torch.sigmoid(out) >= 0.5).float()
+            intersection += float((predicted * x).sum())
+            union += float(predicted.sum() + x.sum())
+        else:
+            total += float((out - x).abs().sum())
+            count += x.numel()
+    network.train(was_training)
+    if metric == "reconstruction_dice":
+        return 2 * intersection / union if union > 0 else 1.0
+    return total / max(count, 1)
+
+
+class AutoencoderStopper:
+    """Ignite handler: score every ``interval`` epochs; terminate at ``target`` or after ``patience`` flat evaluations.
+
+    Args:
+        network: the autoencoder being trained (its unwrapped module under DDP).
+        loader: validation batches (``mask`` / ``image`` keys).
+        metric: ``"reconstruction_dice"`` or ``"reconstruction_l1"``.
+        target: stop once the score is at least (Dice) / at most (L1) this; None: plateau only.
+        patience: evaluations without an improvement of ``min_delta`` before stopping (0: never on a plateau).
+        min_delta: the smallest change that counts as an improvement.
+        interval: epochs between evaluations.
+        summary_writer: TensorBoard writer (or None).
+        tag: TensorBoard tag of the score.
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        loader: Iterable[Any],
+        metric: str = "reconstruction_dice",
+        target: float | None = None,
+        patience: int = 0,
+        min_delta: float = 0.0,
+        interval: int = 1,
+        summary_writer: Any = None,
+        tag: str | None = None,
+    ) -> None:
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+        self.network = network
+        self.loader = loader
+        self.metric = metric
+        self.higher_is_better = metric == "reconstruction_dice"
+        self.target = None if target is None else float(target)
+        self.patience = int(patience)
+        self.min_delta = float(min_delta)
+        self.interval = max(int(interval), 1)
+        self.writer = summary_writer
+        self.tag = tag or f"val_{metric}"
+        self.best: float | None = None
+        self.flat = 0
+        self.history: list[tuple[int, float]] = []
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.interval), self)
+
+    def _better(self, score: float, than: float) -> bool:
+        return score > than + self.min_delta if self.higher_is_better else score < than - self.min_delta
+
+    def _reached(self, score: float) -> bool:
+        if self.target is None:
+            return False
+        return score >= self.target if self.higher_is_better else score <= self.target
+
+    def __call__(self, engine: Engine) -> None:
+        score = reconstruction_score(self.network, self.loader, self.metric, engine.state.device)
+        epoch = int(engine.state.epoch)
+        self.history.append((epoch, score))
+        engine.state.metrics[self.tag] = score
+        if self.writer is not None:
+            self.writer.add_scalar(self.tag, score, epoch)
+        logger.info("epoch %d: %s %.4f", epoch, self.tag, score)
+        if self._reached(score):
+            engine.state.stop_reason = f"{self.tag} {score:.4f} reached the target {self.target:g} at epoch {epoch}"
+            engine.terminate()
+            return
+        if self.best is None or self._better(score, self.best):
+            self.best, self.flat = score, 0
+            return
+        self.flat += 1
+        if self.patience and self.flat >= self.patience:
+            engine.state.stop_reason = (f"{self.tag} plateaued at {self.best:.4f} (no gain of {self.min_delta:g} in {self.patience} "
+                                        f"evaluations) at epoch {epoch}")
+            engine.terminate()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "flat": self.flat, "history": list(self.history)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.flat = state.get("best"), int(state.get("flat", 0))
+        self.history = [tuple(h) for h in state.get("history", [])]

@@ -1,0 +1,53 @@
+"""Autoencoder stages stop at a validation target or a plateau, and say why."""
+
+from __future__ import annotations
+
+import torch
+from ignite.engine import Engine
+
+from medseglatdiff.engines import AutoencoderStopper, reconstruction_score
+from medseglatdiff.networks import mask_autoencoder
+
+
+def _masks() -> list[dict[str, torch.Tensor]]:
+    mask = torch.zeros(2, 1, 16, 16)
+    mask[:, :, 4:12, 4:12] = 1
+    return [{"mask": mask, "image": torch.randn(2, 1, 16, 16)}]
+
+
+def _engine(epochs: int) -> Engine:
+    engine = Engine(lambda e, b: None)
+    engine.state.device = torch.device("cpu")
+    return engine
+
+
+def test_target_reached_ends_the_stage_with_a_reason() -> None:
+    torch.manual_seed(0)
+    vae = mask_autoencoder(2, channels=(8, 8), latent_channels=1, num_res_blocks=1)
+    engine = _engine(10)
+    stopper = AutoencoderStopper(vae, _masks(), "reconstruction_dice", target=0.0, tag="dice")
+    stopper.attach(engine)
+    engine.run([0, 1], max_epochs=10)
+    assert engine.state.epoch == 1 and "reached the target 0" in engine.state.stop_reason
+    assert engine.state.metrics["dice"] == reconstruction_score(vae, _masks(), "reconstruction_dice", "cpu")
+
+
+def test_plateau_ends_the_stage_after_patience_and_state_round_trips() -> None:
+    torch.manual_seed(0)
+    vae = mask_autoencoder(2, channels=(8, 8), latent_channels=1, num_res_blocks=1)
+    engine = _engine(20)
+    stopper = AutoencoderStopper(vae, _masks(), "reconstruction_l1", patience=3, min_delta=0.01, tag="l1")
+    stopper.attach(engine)
+    engine.run([0], max_epochs=20)  # nothing trains: the score never improves
+    assert engine.state.epoch == 4 and "plateaued" in engine.state.stop_reason
+    restored = AutoencoderStopper(vae, _masks(), "reconstruction_l1")
+    restored.load_state_dict(stopper.state_dict())
+    assert restored.history == stopper.history and restored.flat == 3
+
+
+def test_no_target_no_patience_never_stops() -> None:
+    vae = mask_autoencoder(2, channels=(8, 8), latent_channels=1, num_res_blocks=1)
+    engine = _engine(3)
+    AutoencoderStopper(vae, _masks(), "reconstruction_dice").attach(engine)
+    engine.run([0], max_epochs=3)
+    assert engine.state.epoch == 3 and not hasattr(engine.state, "stop_reason")
