@@ -19,6 +19,7 @@ from medseglatdiff import __version__
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.planning.memory import MemoryEstimate, autoencoder_memory, default_memory_gb, denoiser_memory
 from medseglatdiff.planning.memory import largest_batch, shape_tuple
+from medseglatdiff.planning.recipes import INFERENCE_STEPS
 from medseglatdiff.planning.recipes import REASONS as RECIPE_REASONS
 from medseglatdiff.planning.recipes import recipe as get_recipe
 from medseglatdiff.planning.rules import Decision, PlanningRules
@@ -121,6 +122,12 @@ class Planner(PlanningRules):
         decisions = super().determine_diffusion()
         reason = RECIPE_REASONS[self.recipe_name]["prediction_type"]
         decisions["prediction_type"] = Decision(self.recipe.prediction_type, f"recipe {self.recipe_name!r}: {reason}")
+        return decisions
+
+    def determine_inference(self) -> dict[str, Decision]:
+        decisions = super().determine_inference()
+        steps, reason = INFERENCE_STEPS[self.recipe_name]
+        decisions["num_inference_steps"] = Decision(steps, f"recipe {self.recipe_name!r}: {reason}")
         return decisions
 
     def available_configurations(self) -> list[str]:
