@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from benchmarks.baselines import PixelDiffusionPrepareBatch, PixelDiffusionSegmenter, deterministic_unet, pixel_denoiser
 from medseglatdiff.engines.early_stopping import AutoencoderStopper
+from medseglatdiff.engines.optimisation import GradientClipping
 from medseglatdiff.engines.weight_average import WeightAverage
 from medseglatdiff.engines import KeyPrepareBatch, LatentDiffusionPrepareBatch, LatentScaleHandler
 from medseglatdiff.losses import DenoiserLoss, ImageAutoencoderLoss, MaskAutoencoderLoss
@@ -242,19 +243,6 @@ VARIANTS = {
 }
 
 
-class GradientClipper:
-    """Ignite handler: clip the network's gradient norm after the backward pass (MONAI's ``BACKWARD_COMPLETED``)."""
-
-    def __init__(self, network: nn.Module, max_norm: float) -> None:
-        self.network = network
-        self.max_norm = float(max_norm)
-
-    def attach(self, engine: Engine) -> None:
-        from monai.engines.utils import IterationEvents
-
-        engine.add_event_handler(IterationEvents.BACKWARD_COMPLETED, lambda e: torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.max_norm))
-
-
 def train_latent(
     plan: dict[str, Any],
     loader: Any,
@@ -318,7 +306,7 @@ def train_latent(
     average = WeightAverage(denoiser, variant.ema_decay)
     handlers.append(average)
     if variant.grad_clip:
-        handlers.append(GradientClipper(denoiser, variant.grad_clip))
+        handlers.append(GradientClipping(denoiser, variant.grad_clip))
     stats["denoiser"] = train_for(denoiser, loader, loss, prepare, DiffusionInferer(ddpm), device, budgets[2], lr, clock, amp,
                                   handlers=handlers, desc="latent denoiser", warmup=variant.warmup)
     denoiser = average.module

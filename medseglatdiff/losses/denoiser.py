@@ -98,8 +98,7 @@ class DenoiserLoss(nn.Module):
             return diffusion
         alphas = self.scheduler.alphas_cumprod  # type: ignore[union-attr]
         latents, noise, timesteps = targets["latents"], targets["noise"], targets["timesteps"]
-        alpha = _expand(alphas.to(latents.device)[timesteps], latents)
-        noisy = alpha.sqrt() * latents + (1 - alpha).sqrt() * noise
+        noisy = self.scheduler.add_noise(latents, noise, timesteps)  # type: ignore[union-attr]  # what DiffusionInferer fed the denoiser
         estimate = clean_latent_estimate(prediction.float(), noisy.float(), timesteps, alphas, self.prediction_type)
         logits = self.mask_autoencoder.decode(estimate / self.scaling.mask.to(estimate.device))  # type: ignore[union-attr]
         masks = targets["masks"].float()

@@ -19,7 +19,7 @@ from medseglatdiff import __version__
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.planning.memory import MemoryEstimate, autoencoder_memory, default_memory_gb, denoiser_memory
 from medseglatdiff.planning.memory import largest_batch, shape_tuple
-from medseglatdiff.planning.recipes import INFERENCE_STEPS
+from medseglatdiff.planning.recipes import DENOISER_KEYS, INFERENCE_STEPS
 from medseglatdiff.planning.recipes import REASONS as RECIPE_REASONS
 from medseglatdiff.planning.recipes import recipe as get_recipe
 from medseglatdiff.planning.rules import Decision, PlanningRules
@@ -115,8 +115,8 @@ class Planner(PlanningRules):
     def determine_denoiser_recipe(self) -> dict[str, Decision]:
         """The recipe's denoiser training values (``prediction_type`` goes to the diffusion block)."""
         reasons = RECIPE_REASONS[self.recipe_name]
-        return {key: Decision(value, f"recipe {self.recipe_name!r}: {reasons[key]}")
-                for key, value in self.recipe.values().items() if key != "prediction_type"}
+        values = self.recipe.values()
+        return {key: Decision(values[key], f"recipe {self.recipe_name!r}: {reasons[key]}") for key in DENOISER_KEYS}
 
     def determine_diffusion(self) -> dict[str, Decision]:
         decisions = super().determine_diffusion()

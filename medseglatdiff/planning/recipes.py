@@ -9,7 +9,7 @@ chosen recipe's values into ``plans.json`` (each with its reason); bundles and t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from medseglatdiff.errors import MedsegError
@@ -42,6 +42,9 @@ class DenoiserRecipe:
     def values(self) -> dict[str, Any]:
         return asdict(self)
 
+
+# the recipe values kept in the plan's ``denoiser`` block (``prediction_type`` lives in its ``diffusion`` block)
+DENOISER_KEYS = tuple(f.name for f in fields(DenoiserRecipe) if f.name != "prediction_type")
 
 RECIPES: dict[str, DenoiserRecipe] = {
     # arXiv 2512.01292 as published: frozen image-VAE latent concatenated, epsilon prediction, plain MSE

@@ -148,21 +148,19 @@ def _save_model_files(parser: ConfigParser, output_dir: Path) -> None:
 
 def _announce(parser: ConfigParser) -> None:
     """Print what the training will do (stages, time budget and ETA) before it starts."""
-    from medseglatdiff.networks.conditioning import describe, uses_image_latent
     from medseglatdiff.training.stage import DONE_FILE
 
     if "progress" not in parser or not is_main_process():
         return
-    conditioning = parser.get_parsed_content("denoiser#conditioning")
     trained, notes = {}, []
     for stage in ("image_autoencoder", "mask_autoencoder", "denoiser"):
         finished = (Path(parser.get_parsed_content(f"{stage}#stage_dir")) / DONE_FILE).is_file()
-        needed = stage != "image_autoencoder" or uses_image_latent(conditioning)
-        trained[stage] = needed and not finished
+        enabled = f"{stage}#stage#enabled" not in parser or bool(parser.get_parsed_content(f"{stage}#stage#enabled"))
+        trained[stage] = enabled and not finished
         if finished:
             notes.append(f"{stage} already finished (skipped)")
-        elif not needed:
-            notes.append(f"image autoencoder not needed: the denoiser sees {describe(conditioning)}")
+        elif not enabled:
+            notes.append(f"{stage} not trained: {parser.get_parsed_content(f'{stage}#stage#skip_reason')}")
     progress = parser.get_parsed_content("progress")
     print(f"training {parser.get_parsed_content('output_dir')}: {progress.describe(trained)}" + (f" ({'; '.join(notes)})" if notes else ""),
           flush=True)

@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from medseglatdiff.errors import MedsegError
-from medseglatdiff.planning.recipes import RECIPES
+from medseglatdiff.planning.recipes import DENOISER_KEYS, RECIPES
 from medseglatdiff.preprocessing.preprocess import CASE_GROUPS_FILE
 from medseglatdiff.training.data import preprocessed_cases
 from medseglatdiff.training.splits import SPLITS_FILE, fold_cases, load_or_create_splits
 
 logger = logging.getLogger(__name__)
 
-RECIPE_KEYS = ("conditioning", "mask_loss_weight", "mask_loss_timesteps", "ema_decay", "warmup_fraction", "grad_clip")
 PLAN_HINT = "run `medseg plan_and_preprocess --dataset RAW --out WORK` and pass --dataset_dir WORK"
 
 
@@ -83,7 +82,7 @@ def training_plan(dataset_dir: str | os.PathLike, configuration: str | None = No
     if len(weights) > 2:
         logger.info("%d foreground classes trained as one foreground (their union), WCE weight %.3g", len(weights) - 1, foreground)
     denoiser = config["denoiser"]["network"]
-    recipe = {**RECIPES["published"].values(), **{k: config["denoiser"][k] for k in RECIPE_KEYS if k in config["denoiser"]}}
+    recipe = {**RECIPES["published"].values(), **{k: config["denoiser"][k] for k in DENOISER_KEYS if k in config["denoiser"]}}
     return {
         "configuration": name,
         "dataset_name": plans["dataset_name"],

@@ -105,7 +105,7 @@ class TrainingStage:
             stage writes its untrained ``model.pt`` and a ``done.json`` with ``skipped`` = ``skip_reason``.
         skip_reason: why the stage is not trained.
         progress: the run's :class:`~medseglatdiff.engines.TrainingProgress`, told when the stage is not trained (its
-            share of a time budget goes to the later stages) and closed after the last stage.
+            share of a time budget goes to the later stages).
     """
 
     def __init__(

@@ -121,14 +121,14 @@ def test_parse_configurations_rejects_unknown():
 
 
 def test_recipes_set_the_denoiser_levers_with_reasons(fingerprints):
-    from medseglatdiff.training.plans import RECIPE_KEYS
+    from medseglatdiff.planning.recipes import DENOISER_KEYS
 
     default = Planner(fingerprints["kvasir"], 4).plan()["configurations"]["2d"]
     published = Planner(fingerprints["kvasir"], 4, recipe="published").plan()["configurations"]["2d"]
     assert default["denoiser"]["conditioning"] == "image_pixels" and default["diffusion"]["prediction_type"] == "sample"
     assert published["denoiser"]["conditioning"] == "image_latent" and published["diffusion"]["prediction_type"] == "epsilon"
     assert default["inference"]["num_inference_steps"] == 5 and published["inference"]["num_inference_steps"] == 50
-    assert all(key in default["denoiser"] and "recipe 'default'" in default["denoiser"]["reasons"][key] for key in RECIPE_KEYS)
+    assert all(key in default["denoiser"] and "recipe 'default'" in default["denoiser"]["reasons"][key] for key in DENOISER_KEYS)
     # masks are simple: the mask VAE is narrower and shallower than the image autoencoder
     mask, image = default["mask_autoencoder"]["network"], default["image_autoencoder"]["network"]
     assert mask["channels"][0] == 16 < image["channels"][0] and mask["num_res_blocks"] == 1
