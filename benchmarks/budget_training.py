@@ -195,7 +195,9 @@ class LatentVariant:
         return dict(self.mask_network)
 
 
-LIGHT_MASK_VAE = (("channels", [16, 32, 32]), ("num_res_blocks", 1), ("with_encoder_nonlocal_attn", False), ("with_decoder_nonlocal_attn", False))
+# the planner's mask VAE rule since this work (base width 16, one block, no attention), for plans made before it;
+# ``base_width`` rescales the plan's widths, so the number of levels (the latent factor) stays the plan's
+LIGHT_MASK_VAE = (("base_width", 16), ("num_res_blocks", 1), ("with_encoder_nonlocal_attn", False), ("with_decoder_nonlocal_attn", False))
 
 MASK_STOP_TARGET = 0.95  # configs/train.json's mask_autoencoder#stop_target
 
@@ -265,7 +267,11 @@ def train_latent(
     dims, channels = int(plan["spatial_dims"]), int(plan["num_channels"])
     uses_latent = uses_image_latent(variant.conditioning)
     image_ae = image_autoencoder(dims, channels, **_kwargs(plan["image_autoencoder"], AUTOENCODER_KEYS)).to(device) if uses_latent else None
-    mask_ae = mask_autoencoder(dims, **{**_kwargs(plan["mask_autoencoder"], AUTOENCODER_KEYS), **variant.mask_network_overrides()}).to(device)
+    mask_args = {**_kwargs(plan["mask_autoencoder"], AUTOENCODER_KEYS), **variant.mask_network_overrides()}
+    if "base_width" in mask_args:
+        base, planned = mask_args.pop("base_width"), plan["mask_autoencoder"]["channels"]
+        mask_args["channels"] = [int(c * base / planned[0]) for c in planned]
+    mask_ae = mask_autoencoder(dims, **mask_args).to(device)
     factor = latent_factor_of(mask_ae)
     cond_channels = condition_channels(variant.conditioning, int(plan["image_autoencoder"]["latent_channels"]), channels, factor, dims)
     denoiser_args = _kwargs(plan["denoiser"], DENOISER_KEYS)

@@ -31,7 +31,8 @@ from medseglatdiff.errors import MedsegError
 
 def _mask_vae(entry: dict[str, Any], variant: dict[str, Any]) -> str:
     overrides = dict(tuple(pair) for pair in variant.get("mask_network") or [])
-    channels = overrides.get("channels", entry["plan"]["autoencoder_channels"])
+    planned = entry["plan"]["autoencoder_channels"]
+    channels = overrides.get("channels", [int(c * overrides["base_width"] / planned[0]) for c in planned] if "base_width" in overrides else planned)
     return f"{channels}" + (", 1 block, no attn" if overrides else "")
 
 
