@@ -59,16 +59,30 @@ def pixel_denoiser_plan(
     levels = planner.determine_denoiser_levels(min(grid)).value
     attention = planner.determine_attention_levels(grid, levels).value
     res_blocks = planner.determine_num_res_blocks(dims).value
-    candidates = [w for w in planner.DENOISER_WIDTHS[dims] if max_width is None or w <= max_width] or [planner.DENOISER_WIDTHS[dims][-1]]
+    candidates = [w for w in planner.DENOISER_WIDTHS[dims] if max_width is None or w <= max_width] or [
+        planner.DENOISER_WIDTHS[dims][-1]
+    ]
 
     def estimate(base: int):
         widths = planner.determine_widths(base, levels)
         heads = tuple(planner.determine_head_channels(widths, attention))
-        return denoiser_memory(dims, 1 + num_channels, 1, tuple(widths), tuple(attention), res_blocks, heads, min(32, base), shape_tuple(grid))
+        return denoiser_memory(
+            dims,
+            1 + num_channels,
+            1,
+            tuple(widths),
+            tuple(attention),
+            res_blocks,
+            heads,
+            min(32, base),
+            shape_tuple(grid),
+        )
 
     width = planner.determine_width(candidates, estimate, memory_gb, planner.TARGET_BATCH["denoiser"][dims])
     if base_width is not None:
-        width = width._replace(value=int(base_width), reason=f"base width {base_width} given (matching the latent denoiser)")
+        width = width._replace(
+            value=int(base_width), reason=f"base width {base_width} given (matching the latent denoiser)"
+        )
     widths = planner.determine_widths(width.value, levels)
     batch = planner.determine_batch_size(estimate(width.value), memory_gb, num_samples)
     return {
@@ -84,8 +98,15 @@ def pixel_denoiser_plan(
 
 def pixel_denoiser(plan: dict[str, Any], num_channels: int) -> DiffusionModelUNet:
     """The pixel-space UNet: input = noisy mask (1 channel) ++ image (``num_channels``), output = predicted noise."""
-    return latent_denoiser(len(plan["patch_size"]), 1, num_channels, channels=plan["channels"], attention_levels=plan["attention_levels"],
-                           num_res_blocks=plan["num_res_blocks"], num_head_channels=plan["num_head_channels"])
+    return latent_denoiser(
+        len(plan["patch_size"]),
+        1,
+        num_channels,
+        channels=plan["channels"],
+        attention_levels=plan["attention_levels"],
+        num_res_blocks=plan["num_res_blocks"],
+        num_head_channels=plan["num_head_channels"],
+    )
 
 
 def mask_to_signal(masks: torch.Tensor) -> torch.Tensor:
@@ -114,13 +135,26 @@ class PixelDiffusionPrepareBatch(DiffusionPrepareBatch):
         self.mask_key = mask_key
 
     def __call__(  # type: ignore[override]
-        self, batchdata: Mapping[str, Any], device: str | torch.device | None = None, non_blocking: bool = False, **kwargs: Any
+        self,
+        batchdata: Mapping[str, Any],
+        device: str | torch.device | None = None,
+        non_blocking: bool = False,
+        **kwargs: Any,
     ) -> tuple[torch.Tensor, torch.Tensor, tuple, dict]:
-        images = torch.as_tensor(batchdata[self.image_key]).float().to(device=device, non_blocking=non_blocking, **kwargs)
-        signal = mask_to_signal(torch.as_tensor(batchdata[self.mask_key]).to(device=device, non_blocking=non_blocking, **kwargs))
+        images = (
+            torch.as_tensor(batchdata[self.image_key]).float().to(device=device, non_blocking=non_blocking, **kwargs)
+        )
+        signal = mask_to_signal(
+            torch.as_tensor(batchdata[self.mask_key]).to(device=device, non_blocking=non_blocking, **kwargs)
+        )
         noise = self.get_noise(signal)
         timesteps = self.get_timesteps(signal)
-        return signal, self.get_target(signal, noise, timesteps), (), {"noise": noise, "timesteps": timesteps, "condition": images, "mode": "concat"}
+        return (
+            signal,
+            self.get_target(signal, noise, timesteps),
+            (),
+            {"noise": noise, "timesteps": timesteps, "condition": images, "mode": "concat"},
+        )
 
 
 class PixelDiffusionSegmenter(nn.Module):
@@ -134,9 +168,13 @@ class PixelDiffusionSegmenter(nn.Module):
         super().__init__()
         self.network = network
 
-    def training_loss(self, images: torch.Tensor, masks: torch.Tensor, inferer: DiffusionInferer, num_train_timesteps: int) -> torch.Tensor:
+    def training_loss(
+        self, images: torch.Tensor, masks: torch.Tensor, inferer: DiffusionInferer, num_train_timesteps: int
+    ) -> torch.Tensor:
         """Epsilon-prediction MSE at random timesteps (:class:`PixelDiffusionPrepareBatch` + ``DiffusionInferer``)."""
-        signal, target, _, kwargs = PixelDiffusionPrepareBatch(num_train_timesteps)({"image": images, "mask": masks}, images.device)
+        signal, target, _, kwargs = PixelDiffusionPrepareBatch(num_train_timesteps)(
+            {"image": images, "mask": masks}, images.device
+        )
         prediction = inferer(inputs=signal, diffusion_model=self.network, **kwargs)
         return nn.functional.mse_loss(prediction.float(), target.float())
 
@@ -159,13 +197,17 @@ class PixelDiffusionSegmenter(nn.Module):
             shape = (cond.shape[0], 1, *cond.shape[2:])
             noise_device = generator.device if generator is not None else cond.device
             noise = torch.randn(shape, generator=generator, device=noise_device, dtype=cond.dtype).to(cond.device)
-            signal = inferer.sample(noise, self.network, scheduler=scheduler, conditioning=cond, mode="concat", verbose=False)
+            signal = inferer.sample(
+                noise, self.network, scheduler=scheduler, conditioning=cond, mode="concat", verbose=False
+            )
             out.append(signal_to_probability(signal))
         probs = torch.cat(out, dim=0)
         return probs.reshape(images.shape[0], num_samples, *probs.shape[2:])
 
 
-def dynunet_topology(patch_size: Sequence[int], min_edge: int = 8, max_downsamplings: int = 6) -> tuple[list[list[int]], list[list[int]]]:
+def dynunet_topology(
+    patch_size: Sequence[int], min_edge: int = 8, max_downsamplings: int = 6
+) -> tuple[list[list[int]], list[list[int]]]:
     """nnU-Net-style kernels and strides: stride 2 on every axis that stays >= ``min_edge`` px after halving."""
     size = [int(p) for p in patch_size]
     kernels, strides = [[3] * len(size)], [[1] * len(size)]
@@ -179,8 +221,9 @@ def dynunet_topology(patch_size: Sequence[int], min_edge: int = 8, max_downsampl
     return kernels, strides
 
 
-def deterministic_unet(in_channels: int, patch_size: Sequence[int], base_filters: int = 32, max_filters: int = 512,
-                       min_edge: int = 8) -> DynUNet:
+def deterministic_unet(
+    in_channels: int, patch_size: Sequence[int], base_filters: int = 32, max_filters: int = 512, min_edge: int = 8
+) -> DynUNet:
     """MONAI ``DynUNet`` with nnU-Net's topology for ``patch_size``; one output logit channel."""
     kernels, strides = dynunet_topology(patch_size, min_edge=min_edge)
     filters = [min(base_filters * 2**i, max_filters) for i in range(len(kernels))]

@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from benchmarks.common import RESULTS_DIR, pyplot, read_results, save_figure
 
 
@@ -32,8 +30,12 @@ def collect(paths: Sequence[Path]) -> dict[str, dict[str, dict[float, dict[str, 
         for name, entry in read_results(path)["datasets"].items():
             budget = float(entry["settings"]["budget_s"])
             for method, value in entry["methods"].items():
-                out.setdefault(name, {}).setdefault(method, {})[budget] = {**value, "ensemble_size": entry["ensemble_size"],
-                                                                           "steps": entry["steps"], "scored": entry["num_val_scored"]}
+                out.setdefault(name, {}).setdefault(method, {})[budget] = {
+                    **value,
+                    "ensemble_size": entry["ensemble_size"],
+                    "steps": entry["steps"],
+                    "scored": entry["num_val_scored"],
+                }
     return out
 
 
@@ -43,8 +45,10 @@ def _metric(value: dict[str, Any], key: str, prefix: str | None = None) -> float
 
 
 def budget_table(data: dict[str, Any]) -> str:
-    rows = ["| dataset | method | budget (CPU-s) | Dice | Dice (1 sample) | GED | HM-IoU | iterations | mask VAE recon. Dice |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| dataset | method | budget (CPU-s) | Dice | Dice (1 sample) | GED | HM-IoU | iterations | mask VAE recon. Dice |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, methods in data.items():
         for method, budgets in methods.items():
             for budget in sorted(budgets):
@@ -55,21 +59,36 @@ def budget_table(data: dict[str, Any]) -> str:
                     return "-" if got is None else f"{got:.3f}"
 
                 training = value["training"]
-                iterations = (" / ".join(str(training[s]["iterations"]) for s in ("image_autoencoder", "mask_autoencoder", "denoiser"))
-                              if method == "latent" else str(training["iterations"]))
+                iterations = (
+                    " / ".join(
+                        str(training[s]["iterations"]) for s in ("image_autoencoder", "mask_autoencoder", "denoiser")
+                    )
+                    if method == "latent"
+                    else str(training["iterations"])
+                )
                 recon = value.get("mask_vae_reconstruction_dice", {}).get("mean")
                 one = cell("dice", "1") if method == "latent" else "-"
-                rows.append(f"| {name} | {method} | {budget:g} | {cell('dice')} | {one} | {cell('ged')} | {cell('hm_iou')} | {iterations} | "
-                            f"{'-' if recon is None else f'{recon:.3f}'} |")
+                rows.append(
+                    f"| {name} | {method} | {budget:g} | {cell('dice')} | {one} | {cell('ged')} | {cell('hm_iou')} | {iterations} | "
+                    f"{'-' if recon is None else f'{recon:.3f}'} |"
+                )
     return "\n".join(rows)
 
 
 def steps_table(data: dict[str, Any]) -> str:
-    rows = ["| dataset | budget (CPU-s) | DDIM steps | Dice | GED | HM-IoU | sampling CPU-s (all scored cases) |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| dataset | budget (CPU-s) | DDIM steps | Dice | GED | HM-IoU | sampling CPU-s (all scored cases) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, methods in data.items():
         for budget, value in sorted(methods.get("latent", {}).items()):
             size = str(value["ensemble_size"])
-            points = {int(value["steps"]): {"summary": value["evaluation"]["summary"], "seconds": value["evaluation"]["seconds"]}}
+            points = {
+                int(value["steps"]): {
+                    "summary": value["evaluation"]["summary"],
+                    "seconds": value["evaluation"]["seconds"],
+                }
+            }
             points.update({int(k): v for k, v in value.get("steps_sweep", {}).items()})
             for steps in sorted(points):
                 summary = points[steps]["summary"][size]
@@ -77,7 +96,9 @@ def steps_table(data: dict[str, Any]) -> str:
                 def cell(key: str) -> str:
                     return f"{summary[key]['mean']:.3f}" if key in summary else "-"
 
-                rows.append(f"| {name} | {budget:g} | {steps} | {cell('dice')} | {cell('ged')} | {cell('hm_iou')} | {points[steps]['seconds']:.1f} |")
+                rows.append(
+                    f"| {name} | {budget:g} | {steps} | {cell('dice')} | {cell('ged')} | {cell('hm_iou')} | {points[steps]['seconds']:.1f} |"
+                )
     return "\n".join(rows)
 
 
@@ -98,12 +119,17 @@ def plot(data: dict[str, Any], path: Path) -> Path:
         ax.set_ylim(0, 1)
         ax.set_title(name, fontsize=9)
         ax.legend(fontsize=6)
-    fig.suptitle("accuracy against the training budget (same split, seed and clock); solid Dice, dashed HM-IoU, dotted GED", fontsize=8)
+    fig.suptitle(
+        "accuracy against the training budget (same split, seed and clock); solid Dice, dashed HM-IoU, dotted GED",
+        fontsize=8,
+    )
     return save_figure(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     parser.add_argument("files", type=Path, nargs="+", help="equal_budget_accuracy result files, one per budget")
     parser.add_argument("--plot", type=Path, default=RESULTS_DIR / "budget_curves_cpu.png")
     args = parser.parse_args(argv)

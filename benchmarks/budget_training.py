@@ -18,8 +18,8 @@ CPU seconds, which a shared CPU does not distort (data loading runs in the proce
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -31,16 +31,30 @@ from torch import nn
 from tqdm import tqdm
 
 from benchmarks.baselines import PixelDiffusionPrepareBatch, PixelDiffusionSegmenter, deterministic_unet, pixel_denoiser
+from medseglatdiff.engines import KeyPrepareBatch, LatentDiffusionPrepareBatch, LatentScaleHandler
 from medseglatdiff.engines.early_stopping import AutoencoderStopper
 from medseglatdiff.engines.optimisation import GradientClipping
 from medseglatdiff.engines.weight_average import WeightAverage
-from medseglatdiff.engines import KeyPrepareBatch, LatentDiffusionPrepareBatch, LatentScaleHandler
 from medseglatdiff.losses import DenoiserLoss, ImageAutoencoderLoss, MaskAutoencoderLoss
-from medseglatdiff.planning.recipes import RECIPES
+from medseglatdiff.networks import (
+    LatentDiffusionSegmenter,
+    LatentScaling,
+    image_autoencoder,
+    latent_denoiser,
+    mask_autoencoder,
+    noise_scheduler,
+)
 from medseglatdiff.networks.conditioning import condition_channels, latent_factor_of, uses_image_latent
-from medseglatdiff.networks import LatentDiffusionSegmenter, LatentScaling, image_autoencoder, latent_denoiser, mask_autoencoder, noise_scheduler
+from medseglatdiff.planning.recipes import RECIPES
 
-AUTOENCODER_KEYS = ("channels", "latent_channels", "num_res_blocks", "attention_levels", "with_encoder_nonlocal_attn", "with_decoder_nonlocal_attn")
+AUTOENCODER_KEYS = (
+    "channels",
+    "latent_channels",
+    "num_res_blocks",
+    "attention_levels",
+    "with_encoder_nonlocal_attn",
+    "with_decoder_nonlocal_attn",
+)
 DENOISER_KEYS = ("channels", "attention_levels", "num_res_blocks", "num_head_channels")
 
 
@@ -55,8 +69,15 @@ class TimeBudget:
         desc: progress bar label.
     """
 
-    def __init__(self, seconds: float, optimizer: torch.optim.Optimizer, clock: str = "wall", power: float = 0.9, desc: str = "",
-                 warmup: float = 0.0) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        optimizer: torch.optim.Optimizer,
+        clock: str = "wall",
+        power: float = 0.9,
+        desc: str = "",
+        warmup: float = 0.0,
+    ) -> None:
         if clock not in ("wall", "process"):
             raise ValueError(f"clock must be 'wall' or 'process', got {clock!r}")
         self.seconds = float(seconds)
@@ -115,13 +136,17 @@ class LossRecorder:
         self.losses: list[float] = []
 
     def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.ITERATION_COMPLETED, lambda e: self.losses.append(float(e.state.output["loss"].detach())))
+        engine.add_event_handler(
+            Events.ITERATION_COMPLETED, lambda e: self.losses.append(float(e.state.output["loss"].detach()))
+        )
 
     def summary(self, window: int = 20) -> dict[str, float]:
         if not self.losses:
             return {}
-        return {"loss_first": round(sum(self.losses[:window]) / len(self.losses[:window]), 5),
-                "loss_last": round(sum(self.losses[-window:]) / len(self.losses[-window:]), 5)}
+        return {
+            "loss_first": round(sum(self.losses[:window]) / len(self.losses[:window]), 5),
+            "loss_last": round(sum(self.losses[-window:]) / len(self.losses[-window:]), 5),
+        }
 
 
 def train_for(
@@ -142,8 +167,16 @@ def train_for(
     """Train ``network`` with AdamW on MONAI's ``SupervisedTrainer`` until ``seconds`` are spent; returns statistics."""
     optimizer = torch.optim.AdamW([p for p in network.parameters() if p.requires_grad], lr=lr)
     trainer = SupervisedTrainer(
-        device=device, max_epochs=10**6, train_data_loader=loader, network=network, optimizer=optimizer, loss_function=loss_function,
-        prepare_batch=prepare_batch, inferer=inferer, amp=amp and device.type == "cuda", decollate=False,
+        device=device,
+        max_epochs=10**6,
+        train_data_loader=loader,
+        network=network,
+        optimizer=optimizer,
+        loss_function=loss_function,
+        prepare_batch=prepare_batch,
+        inferer=inferer,
+        amp=amp and device.type == "cuda",
+        decollate=False,
     )
     budget = TimeBudget(seconds, optimizer, clock, desc=desc, warmup=warmup)
     recorder = LossRecorder()
@@ -153,9 +186,14 @@ def train_for(
     budget.start()
     trainer.run()
     network.eval()
-    return {"iterations": int(trainer.state.iteration), "images": int(trainer.state.iteration) * int(loader.batch_size),
-            "seconds": round(budget.spent, 2), "wall_seconds": round(budget.wall_seconds, 2), **recorder.summary(),
-            **({"stop_reason": trainer.state.stop_reason} if getattr(trainer.state, "stop_reason", None) else {})}
+    return {
+        "iterations": int(trainer.state.iteration),
+        "images": int(trainer.state.iteration) * int(loader.batch_size),
+        "seconds": round(budget.spent, 2),
+        "wall_seconds": round(budget.wall_seconds, 2),
+        **recorder.summary(),
+        **({"stop_reason": trainer.state.stop_reason} if getattr(trainer.state, "stop_reason", None) else {}),
+    }
 
 
 def _kwargs(block: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
@@ -197,7 +235,12 @@ class LatentVariant:
 
 # the planner's mask VAE rule since this work (base width 16, one block, no attention), for plans made before it;
 # ``base_width`` rescales the plan's widths, so the number of levels (the latent factor) stays the plan's
-LIGHT_MASK_VAE = (("base_width", 16), ("num_res_blocks", 1), ("with_encoder_nonlocal_attn", False), ("with_decoder_nonlocal_attn", False))
+LIGHT_MASK_VAE = (
+    ("base_width", 16),
+    ("num_res_blocks", 1),
+    ("with_encoder_nonlocal_attn", False),
+    ("with_decoder_nonlocal_attn", False),
+)
 
 MASK_STOP_TARGET = 0.95  # configs/train.json's mask_autoencoder#stop_target
 
@@ -207,9 +250,17 @@ def variant_of_recipe(name: str, shares: tuple[float, float, float] = (0.25, 0.2
     recipe = RECIPES[name]
     if not uses_image_latent(recipe.conditioning):
         shares = (0.0, shares[1], shares[2] + shares[0])
-    return LatentVariant(prediction_type=recipe.prediction_type, conditioning=recipe.conditioning, mask_loss_weight=recipe.mask_loss_weight,
-                         mask_loss_timesteps=recipe.mask_loss_timesteps, shares=shares, ema_decay=recipe.ema_decay or None,
-                         warmup=recipe.warmup_fraction, grad_clip=recipe.grad_clip or None, mask_stop_target=MASK_STOP_TARGET)
+    return LatentVariant(
+        prediction_type=recipe.prediction_type,
+        conditioning=recipe.conditioning,
+        mask_loss_weight=recipe.mask_loss_weight,
+        mask_loss_timesteps=recipe.mask_loss_timesteps,
+        shares=shares,
+        ema_decay=recipe.ema_decay or None,
+        warmup=recipe.warmup_fraction,
+        grad_clip=recipe.grad_clip or None,
+        mask_stop_target=MASK_STOP_TARGET,
+    )
 
 
 VARIANTS = {
@@ -219,29 +270,90 @@ VARIANTS = {
     "v": LatentVariant(prediction_type="v_prediction"),
     "pixels_eps": LatentVariant(conditioning="image_pixels", shares=(0.0, 0.25, 0.75)),
     "pixels_sample": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75)),
-    "pixels_sample_mask": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_loss_weight=1.0),
-    "pixels_v_mask": LatentVariant(prediction_type="v_prediction", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_loss_weight=1.0),
-    "pixels_sample_wide": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), denoiser_width=2.0),
-    "pixels_sample_mask_wide": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75),
-                                             mask_loss_weight=1.0, denoiser_width=2.0),
-    "both_sample_mask": LatentVariant(prediction_type="sample", conditioning="image_latent_and_pixels", mask_loss_weight=1.0),
-    "pixels_sample_mask_ema": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_loss_weight=1.0,
-                                            ema_decay=0.999, warmup=0.02, grad_clip=1.0),
-    "pixels_sample_mask_light": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_loss_weight=1.0,
-                                              mask_network=LIGHT_MASK_VAE),
-    "pixels_sample_light": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_network=LIGHT_MASK_VAE),
-    "pixels_sample_mask_light_ema": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75),
-                                                  mask_loss_weight=1.0, mask_network=LIGHT_MASK_VAE, ema_decay=0.999, warmup=0.02, grad_clip=1.0),
+    "pixels_sample_mask": LatentVariant(
+        prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_loss_weight=1.0
+    ),
+    "pixels_v_mask": LatentVariant(
+        prediction_type="v_prediction", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_loss_weight=1.0
+    ),
+    "pixels_sample_wide": LatentVariant(
+        prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), denoiser_width=2.0
+    ),
+    "pixels_sample_mask_wide": LatentVariant(
+        prediction_type="sample",
+        conditioning="image_pixels",
+        shares=(0.0, 0.25, 0.75),
+        mask_loss_weight=1.0,
+        denoiser_width=2.0,
+    ),
+    "both_sample_mask": LatentVariant(
+        prediction_type="sample", conditioning="image_latent_and_pixels", mask_loss_weight=1.0
+    ),
+    "pixels_sample_mask_ema": LatentVariant(
+        prediction_type="sample",
+        conditioning="image_pixels",
+        shares=(0.0, 0.25, 0.75),
+        mask_loss_weight=1.0,
+        ema_decay=0.999,
+        warmup=0.02,
+        grad_clip=1.0,
+    ),
+    "pixels_sample_mask_light": LatentVariant(
+        prediction_type="sample",
+        conditioning="image_pixels",
+        shares=(0.0, 0.25, 0.75),
+        mask_loss_weight=1.0,
+        mask_network=LIGHT_MASK_VAE,
+    ),
+    "pixels_sample_light": LatentVariant(
+        prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_network=LIGHT_MASK_VAE
+    ),
+    "pixels_sample_mask_light_ema": LatentVariant(
+        prediction_type="sample",
+        conditioning="image_pixels",
+        shares=(0.0, 0.25, 0.75),
+        mask_loss_weight=1.0,
+        mask_network=LIGHT_MASK_VAE,
+        ema_decay=0.999,
+        warmup=0.02,
+        grad_clip=1.0,
+    ),
     "latent_sample_light": LatentVariant(prediction_type="sample", mask_network=LIGHT_MASK_VAE),
-    "both_sample_light": LatentVariant(prediction_type="sample", conditioning="image_latent_and_pixels", mask_network=LIGHT_MASK_VAE),
-    "pixels_sample_light_ema": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_network=LIGHT_MASK_VAE,
-                                             ema_decay=0.999, warmup=0.02, grad_clip=1.0),
-    "pixels_sample_light_mask01": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.25, 0.75),
-                                                mask_network=LIGHT_MASK_VAE, mask_loss_weight=0.1, mask_loss_timesteps="signal"),
-    "pixels_v_light": LatentVariant(prediction_type="v_prediction", conditioning="image_pixels", shares=(0.0, 0.25, 0.75), mask_network=LIGHT_MASK_VAE),
-    "pixels_sample_light_vae15": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.15, 0.85), mask_network=LIGHT_MASK_VAE),
-    "pixels_sample_mask_vae15": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.15, 0.85), mask_loss_weight=1.0),
-    "pixels_sample_mask_vae40": LatentVariant(prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.4, 0.6), mask_loss_weight=1.0),
+    "both_sample_light": LatentVariant(
+        prediction_type="sample", conditioning="image_latent_and_pixels", mask_network=LIGHT_MASK_VAE
+    ),
+    "pixels_sample_light_ema": LatentVariant(
+        prediction_type="sample",
+        conditioning="image_pixels",
+        shares=(0.0, 0.25, 0.75),
+        mask_network=LIGHT_MASK_VAE,
+        ema_decay=0.999,
+        warmup=0.02,
+        grad_clip=1.0,
+    ),
+    "pixels_sample_light_mask01": LatentVariant(
+        prediction_type="sample",
+        conditioning="image_pixels",
+        shares=(0.0, 0.25, 0.75),
+        mask_network=LIGHT_MASK_VAE,
+        mask_loss_weight=0.1,
+        mask_loss_timesteps="signal",
+    ),
+    "pixels_v_light": LatentVariant(
+        prediction_type="v_prediction",
+        conditioning="image_pixels",
+        shares=(0.0, 0.25, 0.75),
+        mask_network=LIGHT_MASK_VAE,
+    ),
+    "pixels_sample_light_vae15": LatentVariant(
+        prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.15, 0.85), mask_network=LIGHT_MASK_VAE
+    ),
+    "pixels_sample_mask_vae15": LatentVariant(
+        prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.15, 0.85), mask_loss_weight=1.0
+    ),
+    "pixels_sample_mask_vae40": LatentVariant(
+        prediction_type="sample", conditioning="image_pixels", shares=(0.0, 0.4, 0.6), mask_loss_weight=1.0
+    ),
 }
 
 
@@ -266,14 +378,20 @@ def train_latent(
     variant = variant or LatentVariant()
     dims, channels = int(plan["spatial_dims"]), int(plan["num_channels"])
     uses_latent = uses_image_latent(variant.conditioning)
-    image_ae = image_autoencoder(dims, channels, **_kwargs(plan["image_autoencoder"], AUTOENCODER_KEYS)).to(device) if uses_latent else None
+    image_ae = (
+        image_autoencoder(dims, channels, **_kwargs(plan["image_autoencoder"], AUTOENCODER_KEYS)).to(device)
+        if uses_latent
+        else None
+    )
     mask_args = {**_kwargs(plan["mask_autoencoder"], AUTOENCODER_KEYS), **variant.mask_network_overrides()}
     if "base_width" in mask_args:
         base, planned = mask_args.pop("base_width"), plan["mask_autoencoder"]["channels"]
         mask_args["channels"] = [int(c * base / planned[0]) for c in planned]
     mask_ae = mask_autoencoder(dims, **mask_args).to(device)
     factor = latent_factor_of(mask_ae)
-    cond_channels = condition_channels(variant.conditioning, int(plan["image_autoencoder"]["latent_channels"]), channels, factor, dims)
+    cond_channels = condition_channels(
+        variant.conditioning, int(plan["image_autoencoder"]["latent_channels"]), channels, factor, dims
+    )
     denoiser_args = _kwargs(plan["denoiser"], DENOISER_KEYS)
     if variant.denoiser_width != 1.0:
         denoiser_args["channels"] = [int(round(c * variant.denoiser_width)) for c in denoiser_args["channels"]]
@@ -286,39 +404,97 @@ def train_latent(
     stats: dict[str, Any] = {"variant": asdict(variant)}
     if image_ae is not None:
         stats["image_autoencoder"] = train_for(
-            image_ae, loader, ImageAutoencoderLoss(plan["image_autoencoder"]["kl_weight"]), KeyPrepareBatch("image", "image"), SimpleInferer(),
-            device, budgets[0], lr, clock, amp, desc="image autoencoder")
+            image_ae,
+            loader,
+            ImageAutoencoderLoss(plan["image_autoencoder"]["kl_weight"]),
+            KeyPrepareBatch("image", "image"),
+            SimpleInferer(),
+            device,
+            budgets[0],
+            lr,
+            clock,
+            amp,
+            desc="image autoencoder",
+        )
         image_ae.eval().requires_grad_(False)
     else:
-        stats["image_autoencoder"] = {"iterations": 0, "seconds": 0.0, "skipped": f"conditioning {variant.conditioning!r} does not use it"}
+        stats["image_autoencoder"] = {
+            "iterations": 0,
+            "seconds": 0.0,
+            "skipped": f"conditioning {variant.conditioning!r} does not use it",
+        }
     mask = plan["mask_autoencoder"]
     mask_handlers = []
-    if variant.mask_stop_target:  # as the training config: stop at a reconstruction Dice (here on fixed training batches)
+    if (
+        variant.mask_stop_target
+    ):  # as the training config: stop at a reconstruction Dice (here on fixed training batches)
         probe = [batch for _, batch in zip(range(4), loader)]
         mask_handlers.append(AutoencoderStopper(mask_ae, probe, "reconstruction_dice", target=variant.mask_stop_target))
     stats["mask_autoencoder"] = train_for(
-        mask_ae, loader, MaskAutoencoderLoss(mask["foreground_weight"], mask["background_weight"], mask["kl_weight"]),
-        KeyPrepareBatch("mask", "mask"), SimpleInferer(), device, budgets[1], lr, clock, amp, handlers=mask_handlers, desc="mask VAE")
-    budgets[2] += max(budgets[1] - stats["mask_autoencoder"]["seconds"], 0.0)  # what an early stop saved goes to the denoiser
+        mask_ae,
+        loader,
+        MaskAutoencoderLoss(mask["foreground_weight"], mask["background_weight"], mask["kl_weight"]),
+        KeyPrepareBatch("mask", "mask"),
+        SimpleInferer(),
+        device,
+        budgets[1],
+        lr,
+        clock,
+        amp,
+        handlers=mask_handlers,
+        desc="mask VAE",
+    )
+    budgets[2] += max(
+        budgets[1] - stats["mask_autoencoder"]["seconds"], 0.0
+    )  # what an early stop saved goes to the denoiser
     mask_ae.eval().requires_grad_(False)
     scaling = LatentScaling().to(device)
     diffusion = plan["diffusion"]
-    ddpm = noise_scheduler(diffusion["num_train_timesteps"], diffusion["beta_start"], diffusion["beta_end"], diffusion["schedule"],
-                           prediction_type=variant.prediction_type)
-    prepare = LatentDiffusionPrepareBatch(image_ae, mask_ae, scaling, diffusion["num_train_timesteps"], conditioning=variant.conditioning,
-                                          prediction_type=variant.prediction_type, scheduler=ddpm)
-    loss = DenoiserLoss(variant.prediction_type, ddpm, mask_ae, scaling, variant.mask_loss_weight, variant.mask_loss_timesteps)
+    ddpm = noise_scheduler(
+        diffusion["num_train_timesteps"],
+        diffusion["beta_start"],
+        diffusion["beta_end"],
+        diffusion["schedule"],
+        prediction_type=variant.prediction_type,
+    )
+    prepare = LatentDiffusionPrepareBatch(
+        image_ae,
+        mask_ae,
+        scaling,
+        diffusion["num_train_timesteps"],
+        conditioning=variant.conditioning,
+        prediction_type=variant.prediction_type,
+        scheduler=ddpm,
+    )
+    loss = DenoiserLoss(
+        variant.prediction_type, ddpm, mask_ae, scaling, variant.mask_loss_weight, variant.mask_loss_timesteps
+    )
     handlers: list[Any] = [LatentScaleHandler(scaling, image_ae, mask_ae)]
     average = WeightAverage(denoiser, variant.ema_decay)
     handlers.append(average)
     if variant.grad_clip:
         handlers.append(GradientClipping(denoiser, variant.grad_clip))
-    stats["denoiser"] = train_for(denoiser, loader, loss, prepare, DiffusionInferer(ddpm), device, budgets[2], lr, clock, amp,
-                                  handlers=handlers, desc="latent denoiser", warmup=variant.warmup)
+    stats["denoiser"] = train_for(
+        denoiser,
+        loader,
+        loss,
+        prepare,
+        DiffusionInferer(ddpm),
+        device,
+        budgets[2],
+        lr,
+        clock,
+        amp,
+        handlers=handlers,
+        desc="latent denoiser",
+        warmup=variant.warmup,
+    )
     denoiser = average.module
     stats["seconds"] = round(sum(stats[s]["seconds"] for s in ("image_autoencoder", "mask_autoencoder", "denoiser")), 2)
     stats["scaling"] = {"image": float(scaling.image), "mask": float(scaling.mask)}
-    return LatentDiffusionSegmenter(image_ae, mask_ae, denoiser, scaling, conditioning=variant.conditioning).eval(), stats
+    return LatentDiffusionSegmenter(
+        image_ae, mask_ae, denoiser, scaling, conditioning=variant.conditioning
+    ).eval(), stats
 
 
 def train_pixel(
@@ -334,18 +510,48 @@ def train_pixel(
     """The pixel-space diffusion baseline, with the project's DDPM schedule, for ``seconds``."""
     model = PixelDiffusionSegmenter(pixel_denoiser(pixel_plan, int(plan["num_channels"]))).to(device)
     diffusion = plan["diffusion"]
-    ddpm = noise_scheduler(diffusion["num_train_timesteps"], diffusion["beta_start"], diffusion["beta_end"], diffusion["schedule"])
-    stats = train_for(model.network, loader, nn.MSELoss(), PixelDiffusionPrepareBatch(diffusion["num_train_timesteps"]),
-                      DiffusionInferer(ddpm), device, seconds, lr, clock, amp, desc="pixel-space denoiser")
+    ddpm = noise_scheduler(
+        diffusion["num_train_timesteps"], diffusion["beta_start"], diffusion["beta_end"], diffusion["schedule"]
+    )
+    stats = train_for(
+        model.network,
+        loader,
+        nn.MSELoss(),
+        PixelDiffusionPrepareBatch(diffusion["num_train_timesteps"]),
+        DiffusionInferer(ddpm),
+        device,
+        seconds,
+        lr,
+        clock,
+        amp,
+        desc="pixel-space denoiser",
+    )
     return model.eval(), stats
 
 
 def train_unet(
-    plan: dict[str, Any], patch_size: Sequence[int], loader: Any, device: torch.device, seconds: float, lr: float = 1e-3,
-    clock: str = "wall", amp: bool = False,
+    plan: dict[str, Any],
+    patch_size: Sequence[int],
+    loader: Any,
+    device: torch.device,
+    seconds: float,
+    lr: float = 1e-3,
+    clock: str = "wall",
+    amp: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The deterministic nnU-Net-like ``DynUNet`` (Dice + cross-entropy on the sigmoid) for ``seconds``."""
     network = deterministic_unet(int(plan["num_channels"]), patch_size).to(device)
-    stats = train_for(network, loader, DiceCELoss(sigmoid=True), KeyPrepareBatch("image", "mask"), SimpleInferer(), device, seconds,
-                      lr, clock, amp, desc="deterministic UNet")
+    stats = train_for(
+        network,
+        loader,
+        DiceCELoss(sigmoid=True),
+        KeyPrepareBatch("image", "mask"),
+        SimpleInferer(),
+        device,
+        seconds,
+        lr,
+        clock,
+        amp,
+        desc="deterministic UNet",
+    )
     return network.eval(), stats

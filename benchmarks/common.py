@@ -51,16 +51,25 @@ def setup_device(device: str, threads: int | None = 1, seed: int = 0) -> torch.d
     return dev
 
 
-def parse_with_presets(parser: argparse.ArgumentParser, presets: dict[str, dict[str, Any]], argv: Sequence[str] | None) -> argparse.Namespace:
+def parse_with_presets(
+    parser: argparse.ArgumentParser, presets: dict[str, dict[str, Any]], argv: Sequence[str] | None
+) -> argparse.Namespace:
     """Parse ``argv`` after adding ``--preset NAME``: the preset's values become defaults, explicit flags still win.
 
     A preset is the documented command of one machine kind (``cpu``: this report's CPU run; ``gpu``: the GPU run),
     so a benchmark is reproduced with one short command.
     """
-    lines = [f"{name}: " + " ".join(f"--{k} {' '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in values.items())
-             for name, values in presets.items()]
-    parser.add_argument("--preset", choices=list(presets), default=None,
-                        help="the documented settings of one machine kind (explicit flags override them): " + "; ".join(lines))
+    lines = [
+        f"{name}: "
+        + " ".join(f"--{k} {' '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in values.items())
+        for name, values in presets.items()
+    ]
+    parser.add_argument(
+        "--preset",
+        choices=list(presets),
+        default=None,
+        help="the documented settings of one machine kind (explicit flags override them): " + "; ".join(lines),
+    )
     known, _ = parser.parse_known_args(argv)
     if known.preset:
         unknown = [k for k in presets[known.preset] if not any(a.dest == k for a in parser._actions)]
@@ -95,7 +104,9 @@ def clock(name: str, device: torch.device) -> Callable[[], float]:
     return time.perf_counter if name == "wall" else time.process_time
 
 
-def time_call(fn: Callable[[], Any], device: torch.device, repeats: int = 3, warmup: int = 1, clock_name: str = "wall") -> list[float]:
+def time_call(
+    fn: Callable[[], Any], device: torch.device, repeats: int = 3, warmup: int = 1, clock_name: str = "wall"
+) -> list[float]:
     """Seconds (see :func:`clock`) of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls (device synchronised)."""
     now = clock(clock_name, device)
     for _ in range(warmup):

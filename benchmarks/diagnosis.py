@@ -37,7 +37,15 @@ from torch import nn
 
 from benchmarks.baselines import deterministic_unet
 from benchmarks.budget_training import VARIANTS, train_for, train_latent
-from benchmarks.common import RESULTS_DIR, machine_info, parse_with_presets, pyplot, save_figure, setup_device, write_results
+from benchmarks.common import (
+    RESULTS_DIR,
+    machine_info,
+    parse_with_presets,
+    pyplot,
+    save_figure,
+    setup_device,
+    write_results,
+)
 from benchmarks.equal_budget_accuracy import REPO_ROOT, evaluation_loader, prepare_dataset
 from medseglatdiff.engines import KeyPrepareBatch
 from medseglatdiff.errors import MedsegError
@@ -58,14 +66,29 @@ def dice(probabilities: torch.Tensor, labels: torch.Tensor) -> list[float]:
 
 
 @torch.no_grad()
-def one_step_scores(model: LatentDiffusionSegmenter, prediction_type: str, plan: dict[str, Any], loader: Any, device: torch.device,
-                    timesteps: Sequence[int] = TIMESTEPS, seed: int = 0) -> dict[str, dict[str, float]]:
+def one_step_scores(
+    model: LatentDiffusionSegmenter,
+    prediction_type: str,
+    plan: dict[str, Any],
+    loader: Any,
+    device: torch.device,
+    timesteps: Sequence[int] = TIMESTEPS,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
     """Mean one-step Dice per timestep, with the true and with a shuffled (rolled across the batch) condition."""
     diffusion = plan["diffusion"]
-    ddpm = noise_scheduler(diffusion["num_train_timesteps"], diffusion["beta_start"], diffusion["beta_end"], diffusion["schedule"],
-                           prediction_type=prediction_type)
+    ddpm = noise_scheduler(
+        diffusion["num_train_timesteps"],
+        diffusion["beta_start"],
+        diffusion["beta_end"],
+        diffusion["schedule"],
+        prediction_type=prediction_type,
+    )
     generator = torch.Generator().manual_seed(seed)
-    scores: dict[str, dict[str, list[float]]] = {"true": {str(t): [] for t in timesteps}, "shuffled": {str(t): [] for t in timesteps}}
+    scores: dict[str, dict[str, list[float]]] = {
+        "true": {str(t): [] for t in timesteps},
+        "shuffled": {str(t): [] for t in timesteps},
+    }
     factor = latent_factor_of(model.mask_autoencoder)
     for batch in loader:
         images = batch["image"].float().to(device)
@@ -104,47 +127,90 @@ def score_deterministic(network: nn.Module, loader: Any, device: torch.device) -
     values: list[float] = []
     with torch.no_grad():
         for batch in loader:
-            values += dice(torch.sigmoid(network(batch["image"].float().to(device))), (batch["label"] > 0).float().to(device))
+            values += dice(
+                torch.sigmoid(network(batch["image"].float().to(device))), (batch["label"] > 0).float().to(device)
+            )
     return round(float(np.mean(values)), 4)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     device = setup_device(args.device, args.threads or None, args.seed)
-    prepared = prepare_dataset(args.dataset, args.data_root, args.work, args.size, args.memory_gb, args.max_width, args.fold, args.num_workers)
+    prepared = prepare_dataset(
+        args.dataset, args.data_root, args.work, args.size, args.memory_gb, args.max_width, args.fold, args.num_workers
+    )
     plan = prepared.plan
     rng = np.random.default_rng(args.seed)
     val = sorted(rng.choice(prepared.val, size=min(len(prepared.val), args.max_val_cases), replace=False).tolist())
-    train_set = training_dataset(plan["data_folder"], prepared.train, prepared.patch_size, augment=False, cache_rate=1.0, seed=args.seed,
-                                 slice_axis=plan["slice_axis"])
+    train_set = training_dataset(
+        plan["data_folder"],
+        prepared.train,
+        prepared.patch_size,
+        augment=False,
+        cache_rate=1.0,
+        seed=args.seed,
+        slice_axis=plan["slice_axis"],
+    )
     loader = data_loader(train_set, args.batch_size, shuffle=True, num_workers=0, drop_last=True)
     eval_loader = evaluation_loader(prepared, val, args.eval_batch)
-    results: dict[str, Any] = {"benchmark": "diagnosis", "machine": machine_info(device), "dataset": args.dataset,
-                               "budget_s": args.budget_s, "clock": args.clock, "num_val_scored": len(val), "variants": {}}
+    results: dict[str, Any] = {
+        "benchmark": "diagnosis",
+        "machine": machine_info(device),
+        "dataset": args.dataset,
+        "budget_s": args.budget_s,
+        "clock": args.clock,
+        "num_val_scored": len(val),
+        "variants": {},
+    }
     common = {"device": device, "seconds": args.budget_s, "lr": args.lr, "clock": args.clock, "amp": True}
     published_image_ae = None
     for name in args.variants:
         set_determinism(seed=args.seed)
         variant = VARIANTS[name]
         model, stats = train_latent(plan, loader, variant=variant, **common)
-        entry = {"training": stats, "one_step_dice": one_step_scores(model, variant.prediction_type, plan, eval_loader, device, seed=args.seed)}
+        entry = {
+            "training": stats,
+            "one_step_dice": one_step_scores(model, variant.prediction_type, plan, eval_loader, device, seed=args.seed),
+        }
         results["variants"][name] = entry
         if model.image_autoencoder is not None and published_image_ae is None:
             published_image_ae = (model.image_autoencoder, float(model.scaling.image), stats["denoiser"]["seconds"])
-        print(f"{name}: one-step Dice at t=999 true {entry['one_step_dice']['true']['999']:.3f} / shuffled "
-              f"{entry['one_step_dice']['shuffled']['999']:.3f}; at t=10 {entry['one_step_dice']['true']['10']:.3f}", flush=True)
+        print(
+            f"{name}: one-step Dice at t=999 true {entry['one_step_dice']['true']['999']:.3f} / shuffled "
+            f"{entry['one_step_dice']['shuffled']['999']:.3f}; at t=10 {entry['one_step_dice']['true']['10']:.3f}",
+            flush=True,
+        )
     if published_image_ae is not None:
         image_ae, scale, seconds = published_image_ae
         latent_channels = int(image_ae.latent_channels)
         latent_patch = [p // latent_factor_of(image_ae) for p in prepared.patch_size]
         deterministic: dict[str, Any] = {}
-        for label, network in (("image", deterministic_unet(int(plan["num_channels"]), prepared.patch_size)),
-                               ("image_latent", LatentInputUNet(image_ae, deterministic_unet(latent_channels, latent_patch, min_edge=4), scale))):
+        for label, network in (
+            ("image", deterministic_unet(int(plan["num_channels"]), prepared.patch_size)),
+            (
+                "image_latent",
+                LatentInputUNet(image_ae, deterministic_unet(latent_channels, latent_patch, min_edge=4), scale),
+            ),
+        ):
             set_determinism(seed=args.seed)
             network = network.to(device)
-            stats = train_for(network, loader, DiceCELoss(sigmoid=True), KeyPrepareBatch("image", "mask"), SimpleInferer(), device,
-                              seconds, args.lr, args.clock, True, desc=f"DynUNet on the {label}")
-            deterministic[label] = {"dice": score_deterministic(network, eval_loader, device), "iterations": stats["iterations"],
-                                    "seconds": stats["seconds"]}
+            stats = train_for(
+                network,
+                loader,
+                DiceCELoss(sigmoid=True),
+                KeyPrepareBatch("image", "mask"),
+                SimpleInferer(),
+                device,
+                seconds,
+                args.lr,
+                args.clock,
+                True,
+                desc=f"DynUNet on the {label}",
+            )
+            deterministic[label] = {
+                "dice": score_deterministic(network, eval_loader, device),
+                "iterations": stats["iterations"],
+                "seconds": stats["seconds"],
+            }
             print(f"DynUNet on the {label}: Dice {deterministic[label]['dice']:.3f}", flush=True)
         results["deterministic_unet"] = deterministic
     return results
@@ -159,21 +225,36 @@ def plot(results: dict[str, Any], path: Path) -> Path:
             ts = sorted(int(t) for t in series)
             ax.plot(ts, [series[str(t)] for t in ts], style, marker="o", label=f"{name}, {kind} condition")
     for label, value in results.get("deterministic_unet", {}).items():
-        ax.axhline(value["dice"], color="grey", linestyle="--" if label == "image" else "-.", linewidth=1, label=f"DynUNet on the {label}")
+        ax.axhline(
+            value["dice"],
+            color="grey",
+            linestyle="--" if label == "image" else "-.",
+            linewidth=1,
+            label=f"DynUNet on the {label}",
+        )
     ax.set_xlabel("timestep t of the one-step x0 estimate (999: pure noise)")
     ax.set_ylabel("Dice of the decoded estimate")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=6)
-    ax.set_title(f"{results['dataset']}: {results['budget_s']:g} s ({results['clock']}) per method, {results['num_val_scored']} val cases", fontsize=8)
+    ax.set_title(
+        f"{results['dataset']}: {results['budget_s']:g} s ({results['clock']}) per method, {results['num_val_scored']} val cases",
+        fontsize=8,
+    )
     return save_figure(fig, path)
 
 
-PRESETS = {"cpu": {"device": "cpu", "clock": "process", "budget_s": 120.0, "size": 64, "max_width": 32, "max_val_cases": 40}}
+PRESETS = {
+    "cpu": {"device": "cpu", "clock": "process", "budget_s": 120.0, "size": 64, "max_width": 32, "max_val_cases": 40}
+}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--out", type=Path, default=None, help="results JSON (default benchmarks/results/diagnosis_<device>.json)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="results JSON (default benchmarks/results/diagnosis_<device>.json)"
+    )
     parser.add_argument("--dataset", default="kvasir_seg_full")
     parser.add_argument("--variants", nargs="+", default=["published", "default"], choices=list(VARIANTS))
     parser.add_argument("--data_root", type=Path, default=REPO_ROOT.parent / "shared" / "data")

@@ -32,7 +32,10 @@ from medseglatdiff.errors import MedsegError
 def _mask_vae(entry: dict[str, Any], variant: dict[str, Any]) -> str:
     overrides = dict(tuple(pair) for pair in variant.get("mask_network") or [])
     planned = entry["plan"]["autoencoder_channels"]
-    channels = overrides.get("channels", [int(c * overrides["base_width"] / planned[0]) for c in planned] if "base_width" in overrides else planned)
+    channels = overrides.get(
+        "channels",
+        [int(c * overrides["base_width"] / planned[0]) for c in planned] if "base_width" in overrides else planned,
+    )
     return f"{channels}" + (", 1 block, no attn" if overrides else "")
 
 
@@ -49,10 +52,14 @@ def row(name: str, entry: dict[str, Any]) -> dict[str, Any]:
         "conditioning": variant.get("conditioning", "image_latent"),
         "prediction_type": variant.get("prediction_type", "epsilon"),
         "mask_loss_weight": variant.get("mask_loss_weight", 0.0),
-        "ema_warmup_clip": bool(variant.get("ema_decay")) or bool(variant.get("warmup")) or bool(variant.get("grad_clip")),
+        "ema_warmup_clip": bool(variant.get("ema_decay"))
+        or bool(variant.get("warmup"))
+        or bool(variant.get("grad_clip")),
         "mask_vae": _mask_vae(entry, variant) if "plan" in entry else "-",
         "denoiser_width": variant.get("denoiser_width", 1.0),
-        "iterations": " / ".join(str(training[s]["iterations"]) for s in ("image_autoencoder", "mask_autoencoder", "denoiser")),
+        "iterations": " / ".join(
+            str(training[s]["iterations"]) for s in ("image_autoencoder", "mask_autoencoder", "denoiser")
+        ),
         "reconstruction_dice": latent.get("mask_vae_reconstruction_dice", {}).get("mean"),
         "dice": summary[size]["dice"]["mean"],
         "dice_1": summary.get("1", {}).get("dice", {}).get("mean"),
@@ -60,14 +67,19 @@ def row(name: str, entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = ["| variant | conditioning | prediction | mask loss | EMA + warm-up + clip | mask VAE widths | denoiser width | iterations (image AE / mask VAE / denoiser) "
-             "| mask VAE recon. Dice | Dice (5 samples) | Dice (1 sample) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| variant | conditioning | prediction | mask loss | EMA + warm-up + clip | mask VAE widths | denoiser width | iterations (image AE / mask VAE / denoiser) "
+        "| mask VAE recon. Dice | Dice (5 samples) | Dice (1 sample) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     rows = sorted((row(n, e) for n, e in results["variants"].items()), key=lambda r: -r["dice"])
     for r in rows:
         recon = f"{r['reconstruction_dice']:.3f}" if r["reconstruction_dice"] is not None else "-"
         one = f"{r['dice_1']:.3f}" if r["dice_1"] is not None else "-"
-        lines.append(f"| {r['variant']} | {r['conditioning']} | {r['prediction_type']} | {r['mask_loss_weight']:g} | "
-                     f"{'yes' if r['ema_warmup_clip'] else 'no'} | {r['mask_vae']} | x{r['denoiser_width']:g} | {r['iterations']} | {recon} | **{r['dice']:.3f}** | {one} |")
+        lines.append(
+            f"| {r['variant']} | {r['conditioning']} | {r['prediction_type']} | {r['mask_loss_weight']:g} | "
+            f"{'yes' if r['ema_warmup_clip'] else 'no'} | {r['mask_vae']} | x{r['denoiser_width']:g} | {r['iterations']} | {recon} | **{r['dice']:.3f}** | {one} |"
+        )
     return "\n".join(lines)
 
 
@@ -75,14 +87,24 @@ PRESETS = {"cpu": {"device": "cpu", "clock": "process", "budget_s": 120.0}}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--out", type=Path, default=None, help="results JSON (default benchmarks/results/latent_variants_<device>.json)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="results JSON (default benchmarks/results/latent_variants_<device>.json)"
+    )
     parser.add_argument("--dataset", default="kvasir_seg_full")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--clock", default="wall", choices=["wall", "process"])
     parser.add_argument("--budget_s", type=float, default=120.0)
-    parser.add_argument("--merge", type=Path, nargs="*", default=[], help="equal_budget_accuracy JSON files of --methods latent --variant V runs")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="equal_budget_accuracy JSON files of --methods latent --variant V runs",
+    )
     return parse_with_presets(parser, PRESETS, argv)
 
 
@@ -100,11 +122,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             device = setup_device(args.device, 1, 0)
             results["machine"] = machine_info(device)
             for name in args.variants:
-                accuracy = parse_accuracy_args(["--preset", "cpu" if args.device == "cpu" else "gpu", "--budget_s", str(args.budget_s),
-                                                "--datasets", args.dataset, "--methods", "latent", "--variant", name, "--latent_steps",
-                                                "--clock", args.clock, "--device", args.device])
+                accuracy = parse_accuracy_args(
+                    [
+                        "--preset",
+                        "cpu" if args.device == "cpu" else "gpu",
+                        "--budget_s",
+                        str(args.budget_s),
+                        "--datasets",
+                        args.dataset,
+                        "--methods",
+                        "latent",
+                        "--variant",
+                        name,
+                        "--latent_steps",
+                        "--clock",
+                        args.clock,
+                        "--device",
+                        args.device,
+                    ]
+                )
                 entry = run_dataset(args.dataset, accuracy, device)
-                results["variants"][name] = {**entry, "command": f"python -m benchmarks.latent_variants {' '.join(argv or sys.argv[1:])}"}
+                results["variants"][name] = {
+                    **entry,
+                    "command": f"python -m benchmarks.latent_variants {' '.join(argv or sys.argv[1:])}",
+                }
                 write_results(out, results)
     except MedsegError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from medseglatdiff.errors import MedsegError
-from medseglatdiff.networks import LatentDiffusionSegmenter, LatentScaling, image_autoencoder, latent_denoiser, mask_autoencoder
+from medseglatdiff.networks import (
+    LatentDiffusionSegmenter,
+    LatentScaling,
+    image_autoencoder,
+    latent_denoiser,
+    mask_autoencoder,
+)
 from medseglatdiff.planning.planner import Planner
 from medseglatdiff.planning.plans_io import strip_reasons
 
@@ -51,18 +57,35 @@ def synthetic_fingerprint(size: int, kind: str = "polyp", num_cases: int = 1000)
     spec = KINDS[kind]
     diameter = spec.object_diameter(size)
     lo, hi = spec.intensity_range
-    stats = {"mean": (lo + hi) / 2, "std": (hi - lo) / 6, "median": (lo + hi) / 2, "percentile_00_5": lo,
-             "percentile_99_5": hi, "min": lo, "max": hi}
+    stats = {
+        "mean": (lo + hi) / 2,
+        "std": (hi - lo) / 6,
+        "median": (lo + hi) / 2,
+        "percentile_00_5": lo,
+        "percentile_99_5": hi,
+        "min": lo,
+        "max": hi,
+    }
     case = {"shape": [size, size], "spacing": [1.0, 1.0], "shape_after_crop": [size, size], "crop_ratio": 1.0}
     return {
         "dataset": {
-            "name": f"synthetic-{kind}-{size}px", "root": "", "channel_names": {str(i): c for i, c in enumerate(spec.channels)},
-            "labels": {"background": 0, "foreground": 1}, "label_values": [0, 1], "num_raters": 0,
-            "file_ending": ".png", "natural_images": True, "num_training": num_cases,
+            "name": f"synthetic-{kind}-{size}px",
+            "root": "",
+            "channel_names": {str(i): c for i, c in enumerate(spec.channels)},
+            "labels": {"background": 0, "foreground": 1},
+            "label_values": [0, 1],
+            "num_raters": 0,
+            "file_ending": ".png",
+            "natural_images": True,
+            "num_training": num_cases,
         },
         "summary": {
-            "num_cases": num_cases, "spatial_dims": 2, "num_channels": len(spec.channels), "median_crop_ratio": 1.0,
-            "intensity_range": [[lo, hi]] * len(spec.channels), "foreground_intensity": [stats] * len(spec.channels),
+            "num_cases": num_cases,
+            "spatial_dims": 2,
+            "num_channels": len(spec.channels),
+            "median_crop_ratio": 1.0,
+            "intensity_range": [[lo, hi]] * len(spec.channels),
+            "foreground_intensity": [stats] * len(spec.channels),
             "classes": {"1": {"fraction_median_nonzero": spec.foreground_share}},
             "objects": {"diameter_mm": {"p5": diameter}},
         },
@@ -70,7 +93,9 @@ def synthetic_fingerprint(size: int, kind: str = "polyp", num_cases: int = 1000)
     }
 
 
-def capped_planner(max_width: int | None = None, max_input_size: int | None = None, attention_tokens: int | None = None) -> type[Planner]:
+def capped_planner(
+    max_width: int | None = None, max_input_size: int | None = None, attention_tokens: int | None = None
+) -> type[Planner]:
     """The project's :class:`Planner` with base widths of at most ``max_width`` and inputs of at most ``max_input_size``.
 
     ``attention_tokens`` replaces the attention bound (``MAX_ATTENTION_TOKENS``), to measure another rule.
@@ -92,11 +117,16 @@ def capped_planner(max_width: int | None = None, max_input_size: int | None = No
     if attention_tokens is not None:
         attributes["MAX_ATTENTION_TOKENS"] = int(attention_tokens)
     if max_input_size is not None:
-        attributes["MAX_INPUT_SIZE"] = {d: (min(big, max_input_size), min(small, max_input_size)) for d, (big, small) in Planner.MAX_INPUT_SIZE.items()}
+        attributes["MAX_INPUT_SIZE"] = {
+            d: (min(big, max_input_size), min(small, max_input_size))
+            for d, (big, small) in Planner.MAX_INPUT_SIZE.items()
+        }
     return type("CappedPlanner", (Planner,), attributes)
 
 
-def planned_configuration(size: int, kind: str = "polyp", memory_gb: float = 24.0, planner: type[Planner] = Planner) -> dict[str, Any]:
+def planned_configuration(
+    size: int, kind: str = "polyp", memory_gb: float = 24.0, planner: type[Planner] = Planner
+) -> dict[str, Any]:
     """The planner's "2d" configuration (values only) for square ``size`` px images of ``kind``.
 
     The default budget (24 GB, a training GPU) lets the planner keep inputs up to 256 px.
@@ -105,23 +135,38 @@ def planned_configuration(size: int, kind: str = "polyp", memory_gb: float = 24.
     config = strip_reasons(plans["configurations"]["2d"])
     config["num_channels"] = len(KINDS[kind].channels)
     if list(config["patch_size"]) != [size, size]:
-        raise MedsegError(f"the planner chose patch {config['patch_size']} for {size} px images at {memory_gb:g} GB; "
-                          "raise --memory_gb so that the whole image fits")
+        raise MedsegError(
+            f"the planner chose patch {config['patch_size']} for {size} px images at {memory_gb:g} GB; "
+            "raise --memory_gb so that the whole image fits"
+        )
     return config
 
 
 def autoencoder_kwargs(block: dict[str, Any]) -> dict[str, Any]:
     """Factory arguments of a planned autoencoder block (``image_autoencoder`` / ``mask_autoencoder``)."""
     net = block["network"]
-    return {key: net[key] for key in ("channels", "latent_channels", "num_res_blocks", "attention_levels",
-                                       "with_encoder_nonlocal_attn", "with_decoder_nonlocal_attn")}
+    return {
+        key: net[key]
+        for key in (
+            "channels",
+            "latent_channels",
+            "num_res_blocks",
+            "attention_levels",
+            "with_encoder_nonlocal_attn",
+            "with_decoder_nonlocal_attn",
+        )
+    }
 
 
 def denoiser_kwargs(block: dict[str, Any]) -> dict[str, Any]:
     """Factory arguments of the planned denoiser block."""
     net = block["network"]
-    return {"channels": net["channels"], "attention_levels": net["attention_levels"], "num_res_blocks": net["num_res_blocks"],
-            "num_head_channels": [max(int(h), 1) for h in net["num_head_channels"]]}
+    return {
+        "channels": net["channels"],
+        "attention_levels": net["attention_levels"],
+        "num_res_blocks": net["num_res_blocks"],
+        "num_head_channels": [max(int(h), 1) for h in net["num_head_channels"]],
+    }
 
 
 def latent_segmenter(config: dict[str, Any], num_channels: int | None = None) -> LatentDiffusionSegmenter:
@@ -130,7 +175,9 @@ def latent_segmenter(config: dict[str, Any], num_channels: int | None = None) ->
     dims = int(config["spatial_dims"])
     image_ae = image_autoencoder(dims, channels, **autoencoder_kwargs(config["image_autoencoder"]))
     mask_ae = mask_autoencoder(dims, **autoencoder_kwargs(config["mask_autoencoder"]))
-    denoiser = latent_denoiser(dims, mask_ae.latent_channels, image_ae.latent_channels, **denoiser_kwargs(config["denoiser"]))
+    denoiser = latent_denoiser(
+        dims, mask_ae.latent_channels, image_ae.latent_channels, **denoiser_kwargs(config["denoiser"])
+    )
     return LatentDiffusionSegmenter(image_ae, mask_ae, denoiser, LatentScaling(1.0, 1.0))
 
 
@@ -142,8 +189,10 @@ def describe(config: dict[str, Any]) -> dict[str, Any]:
         "latent_shape": config["latent_shape"],
         "image_autoencoder_channels": config["image_autoencoder"]["network"]["channels"],
         "mask_autoencoder_channels": config["mask_autoencoder"]["network"]["channels"],
-        "latent_channels": [config["image_autoencoder"]["network"]["latent_channels"],
-                            config["mask_autoencoder"]["network"]["latent_channels"]],
+        "latent_channels": [
+            config["image_autoencoder"]["network"]["latent_channels"],
+            config["mask_autoencoder"]["network"]["latent_channels"],
+        ],
         "denoiser_channels": config["denoiser"]["network"]["channels"],
         "denoiser_attention_levels": config["denoiser"]["network"]["attention_levels"],
         "batch_sizes": [config[s]["batch_size"] for s in ("image_autoencoder", "mask_autoencoder", "denoiser")],

@@ -1,6 +1,6 @@
 """Markdown tables of the benchmark results, as ``docs/benchmarks.md`` shows them (no numbers typed by hand).
 
-    python -m benchmarks.report --device cpu            # reads benchmarks/results/*_cpu.json
+python -m benchmarks.report --device cpu            # reads benchmarks/results/*_cpu.json
 """
 
 from __future__ import annotations
@@ -18,11 +18,14 @@ from medseglatdiff.errors import MedsegError
 
 def sampling_table(results: dict[str, Any]) -> str:
     """Per size and N: seconds per image (measured; projected to the planned steps), peak MiB, speed-ups, memory ratios."""
-    rows = ["| size | N | latent s (measured / at 50 steps) | pixel, same width s | pixel, planner width s | speed-up vs same width "
-            "(measured / at 50 steps) | vs planner width | peak MiB latent / pixel / planner-width pixel |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| size | N | latent s (measured / at 50 steps) | pixel, same width s | pixel, planner width s | speed-up vs same width "
+        "(measured / at 50 steps) | vs planner width | peak MiB latent / pixel / planner-width pixel |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for entry in results["sizes"]:
         for n, value in entry["by_ensemble"].items():
+
             def seconds(method: str) -> str:
                 m = value.get(method)
                 if m is None:
@@ -40,27 +43,42 @@ def sampling_table(results: dict[str, Any]) -> str:
             rows.append(
                 f"| {entry['size']} px | {n} | {seconds('latent')} | {seconds('pixel')} | {seconds('pixel_planner')} | "
                 f"{'-' if speed[0] is None else f'{speed[0]:.1f}x / **{speed[1]:.1f}x**'} | {'-' if planner is None else f'{planner:.1f}x'} | "
-                f"{memory('latent')} / {memory('pixel')} / {memory('pixel_planner')} |")
+                f"{memory('latent')} / {memory('pixel')} / {memory('pixel_planner')} |"
+            )
     return "\n".join(rows)
 
 
 def training_table(results: dict[str, Any]) -> str:
     """Per size and stage: batch, images/s, peak MiB (weights included), and the latent / pixel ratios."""
     rows = ["| size | stage | batch | images/s | peak MiB (weights + step) |", "|---|---|---|---|---|"]
-    names = {"image_autoencoder": "image autoencoder", "mask_autoencoder": "mask VAE", "denoiser": "latent denoiser (+ frozen encoders)",
-             "pixel": "pixel-space denoiser, same width", "pixel_planner": "pixel-space denoiser, planner width"}
+    names = {
+        "image_autoencoder": "image autoencoder",
+        "mask_autoencoder": "mask VAE",
+        "denoiser": "latent denoiser (+ frozen encoders)",
+        "pixel": "pixel-space denoiser, same width",
+        "pixel_planner": "pixel-space denoiser, planner width",
+    }
     for entry in results["sizes"]:
         for stage, value in entry["stages"].items():
-            rows.append(f"| {entry['size']} px | {names.get(stage, stage)} | {value['batch_size']} | {value['images_per_s']:.3g} | "
-                        f"{value['peak_total_mib']:.0f} |")
-        rows.append(f"| {entry['size']} px | latent, all three stages | | {entry['all_stages']['images_per_s']:.3g} | "
-                    f"{entry['all_stages']['peak_total_mib']:.0f} |")
-    rows += ["", "| size | vs | denoiser throughput ratio | all-stages throughput ratio | denoiser memory ratio | all-stages memory ratio |",
-             "|---|---|---|---|---|---|"]
+            rows.append(
+                f"| {entry['size']} px | {names.get(stage, stage)} | {value['batch_size']} | {value['images_per_s']:.3g} | "
+                f"{value['peak_total_mib']:.0f} |"
+            )
+        rows.append(
+            f"| {entry['size']} px | latent, all three stages | | {entry['all_stages']['images_per_s']:.3g} | "
+            f"{entry['all_stages']['peak_total_mib']:.0f} |"
+        )
+    rows += [
+        "",
+        "| size | vs | denoiser throughput ratio | all-stages throughput ratio | denoiser memory ratio | all-stages memory ratio |",
+        "|---|---|---|---|---|---|",
+    ]
     for entry in results["sizes"]:
         for name, r in entry["latent_vs_pixel"].items():
-            rows.append(f"| {entry['size']} px | {names[name]} | {r['denoiser_throughput']:.2f}x | {r['all_stages_throughput']:.2f}x | "
-                        f"{r['denoiser_memory']:.2f} | {r['all_stages_memory']:.2f} |")
+            rows.append(
+                f"| {entry['size']} px | {names[name]} | {r['denoiser_throughput']:.2f}x | {r['all_stages_throughput']:.2f}x | "
+                f"{r['denoiser_memory']:.2f} | {r['all_stages_memory']:.2f} |"
+            )
     return "\n".join(rows)
 
 
@@ -72,18 +90,31 @@ def ensemble_table(results: dict[str, Any]) -> str:
         for method, value in entry["methods"].items():
             if "mask_vae_reconstruction_dice" in value:
                 recon = value["mask_vae_reconstruction_dice"]
-                ceilings.append(f"| {name} | {recon['mean']:.3f} ± {recon['std']:.3f} | {value['training']['mask_autoencoder']['iterations']} |")
+                ceilings.append(
+                    f"| {name} | {recon['mean']:.3f} ± {recon['std']:.3f} | {value['training']['mask_autoencoder']['iterations']} |"
+                )
             if method == "unet":
                 continue
             for k, summary in value["evaluation"]["summary"].items():
-                cells = [f"{summary[key]['mean']:.3f}" if key in summary else "-" for key in ("dice", "ged", "hm_iou", "ece")]
+                cells = [
+                    f"{summary[key]['mean']:.3f}" if key in summary else "-" for key in ("dice", "ged", "hm_iou", "ece")
+                ]
                 rows.append(f"| {name} | {method} | {k} (DDIM {entry['steps']}) | " + " | ".join(cells) + " |")
             for steps, swept in value.get("steps_sweep", {}).items():
                 summary = swept["summary"][str(entry["ensemble_size"])]
-                cells = [f"{summary[key]['mean']:.3f}" if key in summary else "-" for key in ("dice", "ged", "hm_iou", "ece")]
-                rows.append(f"| {name} | {method} | {entry['ensemble_size']} (DDIM {steps}) | " + " | ".join(cells) + " |")
+                cells = [
+                    f"{summary[key]['mean']:.3f}" if key in summary else "-" for key in ("dice", "ged", "hm_iou", "ece")
+                ]
+                rows.append(
+                    f"| {name} | {method} | {entry['ensemble_size']} (DDIM {steps}) | " + " | ".join(cells) + " |"
+                )
     if ceilings:
-        rows += ["", "| dataset | mask VAE reconstruction Dice (encode -> decode the label) | mask VAE iterations |", "|---|---|---|", *ceilings]
+        rows += [
+            "",
+            "| dataset | mask VAE reconstruction Dice (encode -> decode the label) | mask VAE iterations |",
+            "|---|---|---|",
+            *ceilings,
+        ]
     return "\n".join(rows)
 
 
@@ -92,9 +123,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="which results to read: cpu or cuda")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="folder of the results JSON files")
     args = parser.parse_args(argv)
-    sections = (("1a sampling speed", "sampling_speed", sampling_table), ("1b training throughput", "training_throughput", training_table),
-                ("1c equal-budget accuracy", "equal_budget_accuracy", accuracy_table),
-                ("1c ensemble size, DDIM steps and the mask VAE's ceiling", "equal_budget_accuracy", ensemble_table))
+    sections = (
+        ("1a sampling speed", "sampling_speed", sampling_table),
+        ("1b training throughput", "training_throughput", training_table),
+        ("1c equal-budget accuracy", "equal_budget_accuracy", accuracy_table),
+        ("1c ensemble size, DDIM steps and the mask VAE's ceiling", "equal_budget_accuracy", ensemble_table),
+    )
     for title, name, render in sections:
         path = args.results / f"{name}_{args.device}.json"
         try:

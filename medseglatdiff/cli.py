@@ -64,7 +64,9 @@ def verify_dataset(dataset: str, num_workers: int = 1) -> None:
 
 
 @_user_errors
-def demo_data(out: str, num_cases: int = 24, spatial_dims: int = 2, num_raters: int = 4, seed: int = 0, overwrite: bool = False) -> None:
+def demo_data(
+    out: str, num_cases: int = 24, spatial_dims: int = 2, num_raters: int = 4, seed: int = 0, overwrite: bool = False
+) -> None:
     """Generate the small deterministic multi-rater demo dataset (2D by default, 3D with --spatial_dims 3).
 
     Args:
@@ -77,11 +79,15 @@ def demo_data(out: str, num_cases: int = 24, spatial_dims: int = 2, num_raters: 
     """
     from medseglatdiff.datasets.demo_data import generate_demo_dataset
 
-    spec = generate_demo_dataset(out, num_cases=num_cases, spatial_dims=spatial_dims, num_raters=num_raters, seed=seed, overwrite=overwrite)
+    spec = generate_demo_dataset(
+        out, num_cases=num_cases, spatial_dims=spatial_dims, num_raters=num_raters, seed=seed, overwrite=overwrite
+    )
     print(f"wrote {spec.num_training} {spatial_dims}D demo cases with {spec.num_raters} raters to {spec.root}")
 
 
-def _configurations(configurations: str | list[str] | tuple[str, ...] | None, more: tuple[str, ...]) -> list[str] | None:
+def _configurations(
+    configurations: str | list[str] | tuple[str, ...] | None, more: tuple[str, ...]
+) -> list[str] | None:
     from medseglatdiff.planning.planner import parse_configurations
 
     return parse_configurations(configurations, *more)
@@ -106,8 +112,15 @@ def extract_fingerprint(dataset: str, out: str, num_workers: int = 1) -> None:
 
 
 @_user_errors
-def plan(out: str, *more_configurations: str, dataset: str | None = None, memory_gb: float | None = None, configurations: str | None = None, num_workers: int = 1,
-         recipe: str = "default") -> None:
+def plan(
+    out: str,
+    *more_configurations: str,
+    dataset: str | None = None,
+    memory_gb: float | None = None,
+    configurations: str | None = None,
+    num_workers: int = 1,
+    recipe: str = "default",
+) -> None:
     """Plan every configuration from OUT/dataset_fingerprint.json -> OUT/plans.json (each value with its reason).
 
     Args:
@@ -120,16 +133,31 @@ def plan(out: str, *more_configurations: str, dataset: str | None = None, memory
     """
     from medseglatdiff.planning.pipeline import plan as run_plan
 
-    plans = run_plan(out, dataset=dataset, memory_gb=memory_gb, configurations=_configurations(configurations, more_configurations), num_workers=num_workers,
-                     recipe=recipe)
+    plans = run_plan(
+        out,
+        dataset=dataset,
+        memory_gb=memory_gb,
+        configurations=_configurations(configurations, more_configurations),
+        num_workers=num_workers,
+        recipe=recipe,
+    )
     for name, config in plans["configurations"].items():
-        print(f"{name}: patch {config['patch_size']}, latent factor {config['latent_factor']}, "
-              f"batch {config['image_autoencoder']['batch_size']}/{config['mask_autoencoder']['batch_size']}/{config['denoiser']['batch_size']}")
+        print(
+            f"{name}: patch {config['patch_size']}, latent factor {config['latent_factor']}, "
+            f"batch {config['image_autoencoder']['batch_size']}/{config['mask_autoencoder']['batch_size']}/{config['denoiser']['batch_size']}"
+        )
     print(f"wrote {out}/plans.json")
 
 
 @_user_errors
-def preprocess(dataset: str, out: str, *more_configurations: str, configurations: str | None = None, num_workers: int = 1, clean: bool = False) -> None:
+def preprocess(
+    dataset: str,
+    out: str,
+    *more_configurations: str,
+    configurations: str | None = None,
+    num_workers: int = 1,
+    clean: bool = False,
+) -> None:
     """Preprocess a raw dataset as OUT/plans.json says -> OUT/<configuration>/<case>.npz + .json.
 
     Args:
@@ -141,14 +169,26 @@ def preprocess(dataset: str, out: str, *more_configurations: str, configurations
     """
     from medseglatdiff.preprocessing.preprocess import preprocess as run_preprocess
 
-    counts = run_preprocess(dataset, out, configurations=_configurations(configurations, more_configurations), num_workers=num_workers, clean=clean)
+    counts = run_preprocess(
+        dataset,
+        out,
+        configurations=_configurations(configurations, more_configurations),
+        num_workers=num_workers,
+        clean=clean,
+    )
     for name, count in counts.items():
         print(f"{name}: {count['written']} cases written, {count['skipped']} up to date")
 
 
 @_user_errors
 def plan_and_preprocess(
-    dataset: str, out: str, *more_configurations: str, memory_gb: float | None = None, configurations: str | None = None, num_workers: int = 1, clean: bool = False,
+    dataset: str,
+    out: str,
+    *more_configurations: str,
+    memory_gb: float | None = None,
+    configurations: str | None = None,
+    num_workers: int = 1,
+    clean: bool = False,
     recipe: str = "default",
 ) -> None:
     """Verify, fingerprint, plan and preprocess a raw dataset into the work folder OUT.
@@ -164,8 +204,15 @@ def plan_and_preprocess(
     """
     from medseglatdiff.planning.pipeline import plan_and_preprocess as run
 
-    result = run(dataset, out, memory_gb=memory_gb, configurations=_configurations(configurations, more_configurations), num_workers=num_workers, clean=clean,
-                 recipe=recipe)
+    result = run(
+        dataset,
+        out,
+        memory_gb=memory_gb,
+        configurations=_configurations(configurations, more_configurations),
+        num_workers=num_workers,
+        clean=clean,
+        recipe=recipe,
+    )
     print(f"fingerprint: {result['fingerprint']}" + ("" if result["fingerprint_computed"] else " (up to date)"))
     print(f"plans: {result['plans']}")
     for name, count in result["preprocessed"].items():
@@ -173,7 +220,14 @@ def plan_and_preprocess(
 
 
 @_user_errors
-def train(dataset: str, bundle: str = "lidc", fold: int | str = 0, overlays: tuple[str, ...] | list[str] = (), settings: dict[str, Any] | None = None, **overrides: Any) -> None:
+def train(
+    dataset: str,
+    bundle: str = "lidc",
+    fold: int | str = 0,
+    overlays: tuple[str, ...] | list[str] = (),
+    settings: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> None:
     """Train the three stages of a bundle on a planned dataset -> DATASET/results/<bundle>/<configuration>/fold_K.
 
     Same as ``python -m monai.bundle run training --config_file bundles/<bundle>/train.json --dataset_dir DATASET``;
@@ -189,8 +243,15 @@ def train(dataset: str, bundle: str = "lidc", fold: int | str = 0, overlays: tup
     """
     from medseglatdiff.training import train as run_train
 
-    flat = {(k[len("settings#"):] if k.startswith("settings#") else k): v for k, v in overrides.items()}
-    run_train(dataset, bundle=bundle, fold=fold, overlays=list(overlays) if not isinstance(overlays, str) else [overlays], settings=settings, **flat)
+    flat = {(k[len("settings#") :] if k.startswith("settings#") else k): v for k, v in overrides.items()}
+    run_train(
+        dataset,
+        bundle=bundle,
+        fold=fold,
+        overlays=list(overlays) if not isinstance(overlays, str) else [overlays],
+        settings=settings,
+        **flat,
+    )
 
 
 @_user_errors
@@ -227,16 +288,39 @@ def predict(
     from medseglatdiff.inference.predict import PREDICTION_FILE
     from medseglatdiff.inference.predict import predict as run_predict
 
-    record = run_predict(input, output, model, num_samples=num_samples, steps=steps, fold=fold, save_samples=save_samples,
-                         threshold=threshold, device=device, seed=seed, window_overlap=window_overlap)
-    print(f"predicted {len(record['cases'])} image(s) with {', '.join(record['folds'])}: {record['num_samples']} samples, "
-          f"{record['num_inference_steps']} DDIM steps, threshold {record['threshold']}"
-          + (f", postprocessing {' + '.join(record['postprocessing'])}" if record["postprocessing"] else ""))
-    print(f"masks in {output}/, probability/, confidence/, overlays/{', samples/' if save_samples else ''}; record: {output}/{PREDICTION_FILE}")
+    record = run_predict(
+        input,
+        output,
+        model,
+        num_samples=num_samples,
+        steps=steps,
+        fold=fold,
+        save_samples=save_samples,
+        threshold=threshold,
+        device=device,
+        seed=seed,
+        window_overlap=window_overlap,
+    )
+    print(
+        f"predicted {len(record['cases'])} image(s) with {', '.join(record['folds'])}: {record['num_samples']} samples, "
+        f"{record['num_inference_steps']} DDIM steps, threshold {record['threshold']}"
+        + (f", postprocessing {' + '.join(record['postprocessing'])}" if record["postprocessing"] else "")
+    )
+    print(
+        f"masks in {output}/, probability/, confidence/, overlays/{', samples/' if save_samples else ''}; record: {output}/{PREDICTION_FILE}"
+    )
 
 
 @_user_errors
-def evaluate(pred: str, ref: str, samples: str | None = None, out: str | None = None, num_workers: int = 1, surface: bool = True, figures: bool = True) -> None:
+def evaluate(
+    pred: str,
+    ref: str,
+    samples: str | None = None,
+    out: str | None = None,
+    num_workers: int = 1,
+    surface: bool = True,
+    figures: bool = True,
+) -> None:
     """Score predictions against a raw dataset: per_case.csv, summary.json and figures.
 
     ``medseg evaluate --pred DIR --ref RAW_DATASET [--samples DIR]``
@@ -252,7 +336,9 @@ def evaluate(pred: str, ref: str, samples: str | None = None, out: str | None = 
     """
     from medseglatdiff.evaluation.evaluate import evaluate as run_evaluate
 
-    summary = run_evaluate(pred, ref, out=out, samples=samples, num_workers=num_workers, surface=surface, figures=figures)
+    summary = run_evaluate(
+        pred, ref, out=out, samples=samples, num_workers=num_workers, surface=surface, figures=figures
+    )
     where = out or f"{pred}/evaluation"
     print(f"{summary['num_cases']} case(s) scored against {ref}")
     for name, stats in summary["metrics"].items():
@@ -311,17 +397,39 @@ def cv(
     from medseglatdiff.crossval import cross_validate
 
     chosen = [*(folds if isinstance(folds, (list, tuple)) else [] if folds is None else [folds]), *more_folds]
-    summary = cross_validate(work, bundle, folds=[int(f) for f in chosen] or None, settings=settings, num_samples=num_samples, steps=steps,
-                             threshold=threshold, num_folds=num_folds, splits=splits, raw=raw, seed=seed, device=device, train=train,
-                             surface=surface, figures=figures, num_workers=num_workers,
-                             overlays=list(overlays) if not isinstance(overlays, str) else [overlays], **overrides)
-    print(f"cross-validation of {summary['model']}: folds {', '.join(map(str, summary['folds']))} of {summary['splits']['num_folds']}, "
-          f"{summary['num_cases']} cases; groups: {summary['splits']['groups_check']}")
+    summary = cross_validate(
+        work,
+        bundle,
+        folds=[int(f) for f in chosen] or None,
+        settings=settings,
+        num_samples=num_samples,
+        steps=steps,
+        threshold=threshold,
+        num_folds=num_folds,
+        splits=splits,
+        raw=raw,
+        seed=seed,
+        device=device,
+        train=train,
+        surface=surface,
+        figures=figures,
+        num_workers=num_workers,
+        overlays=list(overlays) if not isinstance(overlays, str) else [overlays],
+        **overrides,
+    )
+    print(
+        f"cross-validation of {summary['model']}: folds {', '.join(map(str, summary['folds']))} of {summary['splits']['num_folds']}, "
+        f"{summary['num_cases']} cases; groups: {summary['splits']['groups_check']}"
+    )
     for name in ("dice", "iou", "hd95", "ged", "hm_iou", "ci", "ece"):
         folded, cases = summary["over_folds"].get(name), summary["over_cases"].get(name)
         if folded and cases and cases.get("n") and folded.get("mean") is not None:
-            print(f"  {name:8s} over folds {folded['mean']:.4f} +- {folded['std']:.4f}   over cases {cases['mean']:.4f} +- {cases['std']:.4f} (n={cases['n']})")
-    print(f"wrote {summary['model']}/crossval/cv_summary.md, cv_summary.json, per_case.csv; next: medseg find_best_configuration --work {work} --bundle {bundle} (with the same training settings)")
+            print(
+                f"  {name:8s} over folds {folded['mean']:.4f} +- {folded['std']:.4f}   over cases {cases['mean']:.4f} +- {cases['std']:.4f} (n={cases['n']})"
+            )
+    print(
+        f"wrote {summary['model']}/crossval/cv_summary.md, cv_summary.json, per_case.csv; next: medseg find_best_configuration --work {work} --bundle {bundle} (with the same training settings)"
+    )
 
 
 @_user_errors
@@ -368,14 +476,28 @@ def find_best_configuration(
     from medseglatdiff.crossval.find_best import DEFAULT_THRESHOLDS
 
     candidates = [*(steps if isinstance(steps, (list, tuple)) else [steps]), *more_steps]
-    report = run_find_best(work, bundle, settings=settings, steps=[int(s) for s in candidates],
-                           ensemble_sizes=list(ensemble_sizes) if ensemble_sizes else None,
-                           thresholds=list(thresholds) if thresholds else DEFAULT_THRESHOLDS, tolerance=tolerance, metric=metric,
-                           min_ensemble_size=min_ensemble_size, max_cases=max_cases, timing_cases=timing_cases, raw=raw, device=device, **overrides)
+    report = run_find_best(
+        work,
+        bundle,
+        settings=settings,
+        steps=[int(s) for s in candidates],
+        ensemble_sizes=list(ensemble_sizes) if ensemble_sizes else None,
+        thresholds=list(thresholds) if thresholds else DEFAULT_THRESHOLDS,
+        tolerance=tolerance,
+        metric=metric,
+        min_ensemble_size=min_ensemble_size,
+        max_cases=max_cases,
+        timing_cases=timing_cases,
+        raw=raw,
+        device=device,
+        **overrides,
+    )
     chosen, selection = report["chosen"], report["selection"]
-    print(f"chosen on {report['num_cases']} CV cases: {selection['ensemble_size']} samples, {selection['num_inference_steps']} DDIM steps "
-          f"({chosen['seconds_per_image']:.3g} s/image), threshold {selection['threshold']}, "
-          f"postprocessing {' + '.join(selection['postprocessing']) or 'none'}; expected Dice {report['expected']['dice']:.4f}")
+    print(
+        f"chosen on {report['num_cases']} CV cases: {selection['ensemble_size']} samples, {selection['num_inference_steps']} DDIM steps "
+        f"({chosen['seconds_per_image']:.3g} s/image), threshold {selection['threshold']}, "
+        f"postprocessing {' + '.join(selection['postprocessing']) or 'none'}; expected Dice {report['expected']['dice']:.4f}"
+    )
     print(f"wrote {report['selection_file']}, {report['files']['instructions']}")
     print(f"frontier: {report['files']['markdown']}, {report['files']['csv']}, {report['files']['plot']}")
 
@@ -409,9 +531,21 @@ def export(
     """
     from medseglatdiff.export import export as run_export
 
-    path = run_export(model, out, fold=fold, num_samples=num_samples, steps=steps, name=name, version=version, overwrite=overwrite, verify=verify)
+    path = run_export(
+        model,
+        out,
+        fold=fold,
+        num_samples=num_samples,
+        steps=steps,
+        name=name,
+        version=version,
+        overwrite=overwrite,
+        verify=verify,
+    )
     print(f"wrote the MONAI bundle {path} (configs/, models/model.pt + model.ts, docs/README.md, LICENSE)")
-    print(f"run it: python -m monai.bundle run --config_file {path}/configs/inference.json --input_dir IN --output_dir OUT")
+    print(
+        f"run it: python -m monai.bundle run --config_file {path}/configs/inference.json --input_dir IN --output_dir OUT"
+    )
 
 
 def commands() -> dict[str, Callable[..., Any]]:

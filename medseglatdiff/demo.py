@@ -30,23 +30,52 @@ DEMO_BUNDLE = "lidc"  # 2D, grey images, several raters: the demo data's kind
 
 def demo_settings(epochs: int = 1) -> dict[str, Any]:
     """Bundle settings for a CPU demo: small networks; ``epochs`` scales the training length (1: about 2 CPU-core minutes)."""
-    autoencoder = {"channels": [16, 32], "latent_channels": 1, "num_res_blocks": 1, "attention_levels": [False, False],
-                   "with_encoder_nonlocal_attn": False, "with_decoder_nonlocal_attn": False}
+    autoencoder = {
+        "channels": [16, 32],
+        "latent_channels": 1,
+        "num_res_blocks": 1,
+        "attention_levels": [False, False],
+        "with_encoder_nonlocal_attn": False,
+        "with_decoder_nonlocal_attn": False,
+    }
     return {
         "bundle_name": "demo",
         "num_workers": 0,
         "augment": False,  # too few iterations for augmentation to pay off
         "foreground_probability": 0.5,
-        "image_autoencoder": {"max_epochs": 3 * epochs, "epoch_length": 10, "batch_size": 8, "lr": 2e-3, "network_def": autoencoder},
-        "mask_autoencoder": {"max_epochs": 10 * epochs, "epoch_length": 10, "batch_size": 8, "lr": 3e-3, "network_def": autoencoder},
+        "image_autoencoder": {
+            "max_epochs": 3 * epochs,
+            "epoch_length": 10,
+            "batch_size": 8,
+            "lr": 2e-3,
+            "network_def": autoencoder,
+        },
+        "mask_autoencoder": {
+            "max_epochs": 10 * epochs,
+            "epoch_length": 10,
+            "batch_size": 8,
+            "lr": 3e-3,
+            "network_def": autoencoder,
+        },
         "denoiser": {
-            "max_epochs": 60 * epochs, "epoch_length": 10, "batch_size": 16, "lr": 1e-3, "val_interval": 1000,
-            "network_def": {"channels": [32, 64], "attention_levels": [False, False], "num_res_blocks": 1, "num_head_channels": 32},
+            "max_epochs": 60 * epochs,
+            "epoch_length": 10,
+            "batch_size": 16,
+            "lr": 1e-3,
+            "val_interval": 1000,
+            "network_def": {
+                "channels": [32, 64],
+                "attention_levels": [False, False],
+                "num_res_blocks": 1,
+                "num_head_channels": 32,
+            },
         },
     }
 
 
-def _stage_results(raw: Path, out: Path, epochs: int, num_samples: int, steps: int) -> list[tuple[str, Callable[[], None]]]:
+def _stage_results(
+    raw: Path, out: Path, epochs: int, num_samples: int, steps: int
+) -> list[tuple[str, Callable[[], None]]]:
     """Stages after verification: plan, train, predict held-out cases, evaluate."""
     work = out / "work" / DEMO_DATASET
     model = work / "results" / "demo" / "2d"
@@ -62,10 +91,14 @@ def _stage_results(raw: Path, out: Path, epochs: int, num_samples: int, steps: i
     def train_stage() -> None:
         from medseglatdiff.training import train
 
-        logging.disable(logging.WARNING)  # the bundle's config dump and per-epoch logs; errors still raise, progress bars stay
+        logging.disable(
+            logging.WARNING
+        )  # the bundle's config dump and per-epoch logs; errors still raise, progress bars stay
         try:
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="parsing config_file")  # MONAI's note on trusting config files: ours
+                warnings.filterwarnings(
+                    "ignore", message="parsing config_file"
+                )  # MONAI's note on trusting config files: ours
                 train(work, bundle=DEMO_BUNDLE, fold=0, settings=demo_settings(epochs), logging_file=False)
         finally:
             logging.disable(logging.NOTSET)
@@ -76,8 +109,11 @@ def _stage_results(raw: Path, out: Path, epochs: int, num_samples: int, steps: i
                 print(f"    {stage}: not trained ({done.get('skipped', 'no epochs')})")
                 continue
             metrics = ", ".join(f"{k} {v:.3f}" for k, v in done.get("metrics", {}).items() if "val" in k)
-            print(f"    {stage}: {len(values)} epochs, loss {values[0]:.4f} -> {values[-1]:.4f}" + (f", {metrics}" if metrics else "")
-                  + (f"; {done['stop_reason']}" if done.get("stop_reason") else ""))
+            print(
+                f"    {stage}: {len(values)} epochs, loss {values[0]:.4f} -> {values[-1]:.4f}"
+                + (f", {metrics}" if metrics else "")
+                + (f"; {done['stop_reason']}" if done.get("stop_reason") else "")
+            )
         print(f"    model: {model / 'fold_0'}")
 
     def predict_stage() -> None:
@@ -92,9 +128,13 @@ def _stage_results(raw: Path, out: Path, epochs: int, num_samples: int, steps: i
             for path in spec.image_files(case):
                 shutil.copy2(path, heldout / path.name)
         shutil.rmtree(predictions, ignore_errors=True)
-        record = predict(heldout, predictions, model, num_samples=num_samples, steps=steps, save_samples=True, progress=False)
-        print(f"    {len(record['cases'])} held-out images (fold 0's validation cases, never trained on), "
-              f"{record['num_samples']} samples each, {record['num_inference_steps']} DDIM steps")
+        record = predict(
+            heldout, predictions, model, num_samples=num_samples, steps=steps, save_samples=True, progress=False
+        )
+        print(
+            f"    {len(record['cases'])} held-out images (fold 0's validation cases, never trained on), "
+            f"{record['num_samples']} samples each, {record['num_inference_steps']} DDIM steps"
+        )
 
     def evaluate_stage() -> None:
         from medseglatdiff.evaluation.evaluate import evaluate
@@ -112,7 +152,9 @@ def _stage_results(raw: Path, out: Path, epochs: int, num_samples: int, steps: i
     ]
 
 
-def run_demo(out: str | Path, num_cases: int = 24, seed: int = 0, epochs: int = 1, num_samples: int = 8, steps: int = 5) -> Path:
+def run_demo(
+    out: str | Path, num_cases: int = 24, seed: int = 0, epochs: int = 1, num_samples: int = 8, steps: int = 5
+) -> Path:
     """Run the whole pipeline on freshly generated demo data under ``out``; return ``out``.
 
     Args:
@@ -136,7 +178,9 @@ def run_demo(out: str | Path, num_cases: int = 24, seed: int = 0, epochs: int = 
 
     print(f"[1] demo data -> {raw}")
     spec = generate_demo_dataset(raw, num_cases=num_cases, seed=seed, overwrite=True)
-    print(f"    {spec.num_training} cases, {spec.num_raters} raters each, {len(set(spec.case_groups.values()))} patients")
+    print(
+        f"    {spec.num_training} cases, {spec.num_raters} raters each, {len(set(spec.case_groups.values()))} patients"
+    )
 
     print("[2] verify_dataset")
     report = verify_dataset(raw, progress=False)
@@ -154,8 +198,12 @@ def run_demo(out: str | Path, num_cases: int = 24, seed: int = 0, epochs: int = 
     print(f"\ndone in {time.perf_counter() - started:.0f} s. Look at:")
     print(f"  {predictions / 'overlays'}/            image + mask outline | confidence heat map, one PNG per image")
     print(f"  {predictions}/                         masks; probability/, confidence/, samples/ beside them")
-    print(f"  {predictions / 'evaluation' / 'summary.json'}   Dice, IoU, HD95, GED, HM-IoU, CI, ECE (mean, std, per class)")
-    print(f"  {predictions / 'evaluation' / 'figures'}/     histograms, reliability diagram, worst cases with confidence maps")
+    print(
+        f"  {predictions / 'evaluation' / 'summary.json'}   Dice, IoU, HD95, GED, HM-IoU, CI, ECE (mean, std, per class)"
+    )
+    print(
+        f"  {predictions / 'evaluation' / 'figures'}/     histograms, reliability diagram, worst cases with confidence maps"
+    )
     print(f"  {(out / 'work' / DEMO_DATASET / 'plans.json').resolve()}   every planned value with its reason")
     return out
 
@@ -165,14 +213,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="demo_output", help="folder for every demo artefact")
     parser.add_argument("--num_cases", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=1, help="training length multiplier (1: about 2 CPU-core minutes of training)")
+    parser.add_argument(
+        "--epochs", type=int, default=1, help="training length multiplier (1: about 2 CPU-core minutes of training)"
+    )
     parser.add_argument("--num_samples", type=int, default=8, help="masks sampled per held-out image")
     parser.add_argument("--steps", type=int, default=5, help="DDIM steps (the plan's default recipe: 5)")
     args = parser.parse_args(argv)
     from medseglatdiff.errors import MedsegError
 
     try:
-        run_demo(args.out, num_cases=args.num_cases, seed=args.seed, epochs=args.epochs, num_samples=args.num_samples, steps=args.steps)
+        run_demo(
+            args.out,
+            num_cases=args.num_cases,
+            seed=args.seed,
+            epochs=args.epochs,
+            num_samples=args.num_samples,
+            steps=args.steps,
+        )
     except MedsegError as exc:
         raise SystemExit(f"error: {exc}") from None
 

@@ -128,11 +128,19 @@ def build_augmentation(patch_size: Sequence[int], params: AugmentationParams | N
         )
     ]
     if params.p_brightness > 0:
-        transforms.append(BrightnessMultiplicativeTransform(params.brightness, per_channel=True, p_per_sample=params.p_brightness))
+        transforms.append(
+            BrightnessMultiplicativeTransform(params.brightness, per_channel=True, p_per_sample=params.p_brightness)
+        )
     if params.p_contrast > 0:
-        transforms.append(ContrastAugmentationTransform(params.contrast, preserve_range=True, p_per_sample=params.p_contrast))
+        transforms.append(
+            ContrastAugmentationTransform(params.contrast, preserve_range=True, p_per_sample=params.p_contrast)
+        )
     if params.p_gamma > 0:
-        transforms.append(GammaTransform(params.gamma, invert_image=False, per_channel=True, retain_stats=True, p_per_sample=params.p_gamma))
+        transforms.append(
+            GammaTransform(
+                params.gamma, invert_image=False, per_channel=True, retain_stats=True, p_per_sample=params.p_gamma
+            )
+        )
     if params.p_noise > 0:
         transforms.append(GaussianNoiseTransform(params.noise_variance, p_per_sample=params.p_noise))
     axes = tuple(a for a in params.mirror_axes if a < spatial_dims)
@@ -153,7 +161,9 @@ class BatchgeneratorsTransformd(MapTransform):
         mask_keys: keys of ``(c_k, *spatial)`` masks (label, raters), all moved together with the image.
     """
 
-    def __init__(self, transform: AbstractTransform, image_key: str = "image", mask_keys: Sequence[str] = ("label", "raters")) -> None:
+    def __init__(
+        self, transform: AbstractTransform, image_key: str = "image", mask_keys: Sequence[str] = ("label", "raters")
+    ) -> None:
         super().__init__([image_key, *mask_keys], allow_missing_keys=True)
         self.transform = transform
         self.image_key = image_key

@@ -39,16 +39,25 @@ class CrossvalContext:
 
     @classmethod
     def create(
-        cls, work: str | os.PathLike, bundle: str | os.PathLike, settings: Mapping[str, Any] | None = None, overlays: Sequence[str] = (), **overrides: Any
+        cls,
+        work: str | os.PathLike,
+        bundle: str | os.PathLike,
+        settings: Mapping[str, Any] | None = None,
+        overlays: Sequence[str] = (),
+        **overrides: Any,
     ) -> CrossvalContext:
         """Merge the bundle's settings with ``settings`` and ``overrides`` and load the plan (clear errors when unplanned)."""
         from monai.bundle import ConfigParser
 
         from medseglatdiff.training import bundle_path, merge_settings, training_plan
 
-        own = merge_settings(settings, {(k[len("settings#"):] if k.startswith("settings#") else k): v for k, v in overrides.items()})
+        own = merge_settings(
+            settings, {(k[len("settings#") :] if k.startswith("settings#") else k): v for k, v in overrides.items()}
+        )
         if "output_dir" in own:
-            raise MedsegError("--settings#output_dir: cross-validation keeps every fold under WORK/results/<bundle>/<configuration>; drop this setting")
+            raise MedsegError(
+                "--settings#output_dir: cross-validation keeps every fold under WORK/results/<bundle>/<configuration>; drop this setting"
+            )
         merged = merge_settings(ConfigParser.load_config_file(bundle_path(bundle)).get("settings", {}), own)
         plan = training_plan(work, merged.get("configuration"))
         overlays = [overlays] if isinstance(overlays, str) else list(overlays)

@@ -50,7 +50,9 @@ def raw_dataset(context: CrossvalContext, raw: str | os.PathLike | None) -> Data
     path = Path(raw) if raw else Path(str(context.plan.get("raw_dataset") or ""))
     if not str(path) or not (path / "dataset.json").is_file():
         hint = "pass --raw RAW" if not raw else "check --raw"
-        raise MedsegError(f"{path}: raw dataset not found (plans.json names it as the planned dataset); {hint} with the folder that was planned")
+        raise MedsegError(
+            f"{path}: raw dataset not found (plans.json names it as the planned dataset); {hint} with the folder that was planned"
+        )
     return DatasetSpec.load(path)
 
 
@@ -63,7 +65,14 @@ def prepare_splits(
         SplitsError: a given or existing splits file is malformed, names unknown cases, overlaps, or puts one
             group (patient) on both sides of a fold.
     """
-    from medseglatdiff.training import case_groups, case_strata, install_splits, load_or_create_splits, preprocessed_cases, read_case_groups
+    from medseglatdiff.training import (
+        case_groups,
+        case_strata,
+        install_splits,
+        load_or_create_splits,
+        preprocessed_cases,
+        read_case_groups,
+    )
     from medseglatdiff.training.splits import SPLITS_FILE, read_splits, splitting_method, validate_splits
 
     cases = preprocessed_cases(context.plan["data_folder"])
@@ -82,7 +91,9 @@ def prepare_splits(
     else:
         groups = case_groups(context.plan, context.work)
         strata = case_strata(context.plan["data_folder"], cases)
-        folds = load_or_create_splits(context.work, cases, groups, num_folds=num_folds, seed=context.seed, strata=strata)
+        folds = load_or_create_splits(
+            context.work, cases, groups, num_folds=num_folds, seed=context.seed, strata=strata
+        )
         method = f"{splitting_method(groups, strata)} (seed {context.seed})"
     group_folds: dict[str, set[int]] = {}
     for k, fold in enumerate(folds):
@@ -90,8 +101,22 @@ def prepare_splits(
             if case in groups:
                 group_folds.setdefault(groups[case], set()).add(k)
     straddling = sorted(g for g, f in group_folds.items() if len(f) > 1)
-    check = (f"{len(group_folds)} groups, each validated in exactly one fold" if not straddling else f"groups in several folds: {', '.join(straddling)}") if groups else "no groups known"
-    record = {"file": str(path), "method": method, "num_folds": len(folds), "group_kind": _group_kind(context), "groups_check": check}
+    check = (
+        (
+            f"{len(group_folds)} groups, each validated in exactly one fold"
+            if not straddling
+            else f"groups in several folds: {', '.join(straddling)}"
+        )
+        if groups
+        else "no groups known"
+    )
+    record = {
+        "file": str(path),
+        "method": method,
+        "num_folds": len(folds),
+        "group_kind": _group_kind(context),
+        "groups_check": check,
+    }
     return folds, record
 
 
@@ -124,7 +149,14 @@ def train_fold(context: CrossvalContext, fold: int, logging_file: str | bool | N
     missing = unfinished_stages(fold_dir)
     if missing:
         logger.info("fold %d: training %s", fold, ", ".join(missing))
-        train(context.work, context.bundle, fold, overlays=context.overlays, settings=context.settings, logging_file=logging_file)
+        train(
+            context.work,
+            context.bundle,
+            fold,
+            overlays=context.overlays,
+            settings=context.settings,
+            logging_file=logging_file,
+        )
     else:
         logger.info("fold %d: trained (%s), skipping training", fold, fold_dir)
     return fold_dir
@@ -162,7 +194,16 @@ def predict_fold(
         sampled = sample_case(raw, trained, num_samples, steps, seed, device, window_overlap, max_batch)
         summary = summarize_samples(sampled.samples, threshold)
         mask = summary.mask * int(trained.info.get("mask", {}).get("value", 1))
-        paths = write_case(prediction, case, summary, mask, raw.image, original_geometry(sampled.properties), sampled.samples, threshold)
+        paths = write_case(
+            prediction,
+            case,
+            summary,
+            mask,
+            raw.image,
+            original_geometry(sampled.properties),
+            sampled.samples,
+            threshold,
+        )
         save_samples(store, sampled.samples, steps, seed, sampled.seconds)  # last: marks the case finished
         records.append({"case": case, "outputs": relative(paths, out), "sampling_seconds": round(sampled.seconds, 4)})
     info = trained.info if trained is not None else _fold_info(fold_dir)
@@ -259,30 +300,54 @@ def cross_validate(
     folds = [folds] if isinstance(folds, int) else [int(f) for f in folds]
     absent = [f for f in folds if not 0 <= f < len(splits_list)]
     if not folds or absent:
-        raise MedsegError(f"fold(s) {absent or folds}: {splits_record['file']} has folds 0..{len(splits_list) - 1}; pass --folds among them")
+        raise MedsegError(
+            f"fold(s) {absent or folds}: {splits_record['file']} has folds 0..{len(splits_list) - 1}; pass --folds among them"
+        )
     inference = context.plan["inference"]
     num_samples = int(num_samples or DEFAULT_NUM_SAMPLES)
     steps = int(steps or inference["num_inference_steps"])
     threshold = float(threshold if threshold is not None else inference["threshold"])
     if num_samples < 1 or steps < 1 or not 0.0 < threshold < 1.0:
-        raise MedsegError(f"num_samples {num_samples}, steps {steps}, threshold {threshold}: need positive counts and a threshold strictly between 0 and 1")
+        raise MedsegError(
+            f"num_samples {num_samples}, steps {steps}, threshold {threshold}: need positive counts and a threshold strictly between 0 and 1"
+        )
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     layout = context.layout
     missing_raw = sorted({c for f in folds for c in splits_list[f]["val"]} - set(spec.case_ids()))
     if missing_raw:
-        raise MedsegError(f"{spec.root}: validation case(s) {', '.join(missing_raw[:5])} are not in this raw dataset; pass --raw with the dataset that was planned")
+        raise MedsegError(
+            f"{spec.root}: validation case(s) {', '.join(missing_raw[:5])} are not in this raw dataset; pass --raw with the dataset that was planned"
+        )
     fold_summaries: dict[int, dict[str, Any]] = {}
     fold_rows: dict[int, list[dict[str, Any]]] = {}
     seconds: dict[int, list[float]] = {}
     for fold in folds:
         fold_dir = train_fold(context, fold, logging_file) if train else context.fold_dir(fold)
         if unfinished_stages(fold_dir):
-            raise MedsegError(f"{fold_dir}: fold {fold} is not trained ({', '.join(unfinished_stages(fold_dir))} unfinished); run without --train False")
+            raise MedsegError(
+                f"{fold_dir}: fold {fold} is not trained ({', '.join(unfinished_stages(fold_dir))} unfinished); run without --train False"
+            )
         cases = sorted(splits_list[fold]["val"])
-        record = predict_fold(fold_dir, fold, cases, spec, layout, num_samples, steps, threshold, seed, device, window_overlap, max_batch, progress)
+        record = predict_fold(
+            fold_dir,
+            fold,
+            cases,
+            spec,
+            layout,
+            num_samples,
+            steps,
+            threshold,
+            seed,
+            device,
+            window_overlap,
+            max_batch,
+            progress,
+        )
         seconds[fold] = [r["sampling_seconds"] for r in record["cases"] if "sampling_seconds" in r]
         out = layout.predictions(fold) / "evaluation"
-        fold_summaries[fold] = evaluate(layout.predictions(fold), spec.root, out=out, num_workers=num_workers, surface=surface, figures=figures)
+        fold_summaries[fold] = evaluate(
+            layout.predictions(fold), spec.root, out=out, num_workers=num_workers, surface=surface, figures=figures
+        )
         fold_rows[fold] = read_rows(out / "per_case.csv")
     classes = next(iter(fold_summaries.values()))["classes"] if fold_summaries else foreground_classes(spec)
     summary = {

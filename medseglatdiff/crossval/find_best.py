@@ -32,7 +32,13 @@ import torch
 from tqdm.auto import tqdm
 
 from medseglatdiff.crossval.context import CrossvalContext
-from medseglatdiff.crossval.frontier import HIGHER_IS_BETTER, choose, interpolated_seconds, mark_frontier, write_frontier
+from medseglatdiff.crossval.frontier import (
+    HIGHER_IS_BETTER,
+    choose,
+    interpolated_seconds,
+    mark_frontier,
+    write_frontier,
+)
 from medseglatdiff.crossval.instructions import inference_instructions
 from medseglatdiff.crossval.layout import CrossvalLayout
 from medseglatdiff.crossval.samples import load_samples, read_raw_case, sample_case, save_samples, stored
@@ -52,7 +58,9 @@ DEFAULT_THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
 def load_cv_summary(layout: CrossvalLayout) -> dict[str, Any]:
     """The cross-validation summary, or a clear error saying to run ``medseg cv`` first."""
     if not layout.summary.is_file():
-        raise MedsegError(f"{layout.summary}: no cross-validation of {layout.model_dir}; run `medseg cv --work WORK --bundle BUNDLE --folds 0 1 2 3 4` first")
+        raise MedsegError(
+            f"{layout.summary}: no cross-validation of {layout.model_dir}; run `medseg cv --work WORK --bundle BUNDLE --folds 0 1 2 3 4` first"
+        )
     try:
         return json.loads(layout.summary.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -81,36 +89,62 @@ class FoldModels:
 
 
 def ensure_samples(
-    cases: Sequence[tuple[int, str]], steps: int, cv: Mapping[str, Any], layout: CrossvalLayout, spec: DatasetSpec, models: FoldModels,
-    window_overlap: float, max_batch: int | None, progress: bool,
+    cases: Sequence[tuple[int, str]],
+    steps: int,
+    cv: Mapping[str, Any],
+    layout: CrossvalLayout,
+    spec: DatasetSpec,
+    models: FoldModels,
+    window_overlap: float,
+    max_batch: int | None,
+    progress: bool,
 ) -> None:
     """Sample (and store) every case at ``steps`` with the CV's ensemble size and seed, unless stored already."""
     n, seed = int(cv["num_samples"]), int(cv["seed"])
     todo = [(f, c) for f, c in cases if not stored(layout.samples(steps, f, c), n, steps, seed)]
     for fold, case in tqdm(todo, desc=f"sampling at {steps} steps", unit="case", disable=None if progress else True):
         model = models(fold)
-        sampled = sample_case(read_raw_case(spec, case, model), model, n, steps, seed, models.device, window_overlap, max_batch)
+        sampled = sample_case(
+            read_raw_case(spec, case, model), model, n, steps, seed, models.device, window_overlap, max_batch
+        )
         save_samples(layout.samples(steps, fold, case), sampled.samples, steps, seed, sampled.seconds)
 
 
 def time_sampling(
-    cases: Sequence[tuple[int, str]], steps: Sequence[int], n: int, spec: DatasetSpec, models: FoldModels, window_overlap: float, max_batch: int | None
+    cases: Sequence[tuple[int, str]],
+    steps: Sequence[int],
+    n: int,
+    spec: DatasetSpec,
+    models: FoldModels,
+    window_overlap: float,
+    max_batch: int | None,
 ) -> dict[int, dict[str, float]]:
     """Median seconds per image of sampling 1 and ``n`` samples at each step count, on ``cases`` (after a warm-up)."""
     raws = [(models(f), read_raw_case(spec, c, models(f))) for f, c in cases]
     model, raw = raws[0]
-    sample_case(raw, model, 1, min(steps), 0, models.device, window_overlap, max_batch)  # warm-up (allocations, kernels)
+    sample_case(
+        raw, model, 1, min(steps), 0, models.device, window_overlap, max_batch
+    )  # warm-up (allocations, kernels)
     timing = {}
     for s in steps:
-        one = [sample_case(raw, model, 1, s, 0, models.device, window_overlap, max_batch).seconds for model, raw in raws]
-        full = [sample_case(raw, model, n, s, 0, models.device, window_overlap, max_batch).seconds for model, raw in raws]
+        one = [
+            sample_case(raw, model, 1, s, 0, models.device, window_overlap, max_batch).seconds for model, raw in raws
+        ]
+        full = [
+            sample_case(raw, model, n, s, 0, models.device, window_overlap, max_batch).seconds for model, raw in raws
+        ]
         timing[int(s)] = {"one_sample": float(np.median(one)), "all_samples": float(np.median(full))}
     return timing
 
 
 def score_frontier(
-    cases: Sequence[tuple[int, str]], steps: Sequence[int], sizes: Sequence[int], cv: Mapping[str, Any], layout: CrossvalLayout,
-    references: Mapping[tuple[int, str], Reference], progress: bool,
+    cases: Sequence[tuple[int, str]],
+    steps: Sequence[int],
+    sizes: Sequence[int],
+    cv: Mapping[str, Any],
+    layout: CrossvalLayout,
+    references: Mapping[tuple[int, str], Reference],
+    progress: bool,
 ) -> dict[int, dict[str, np.ndarray]]:
     """Per step count, the mean over cases of each score for ensembles of the first k samples, k in ``sizes``."""
     scores: dict[int, dict[str, list[np.ndarray]]] = {int(s): {} for s in steps}
@@ -120,17 +154,27 @@ def score_frontier(
             cropped, reference = crop_case(samples, references[(fold, case)], 0.5)
             for name, curve in size_curves(cropped, reference, float(cv["threshold"])).items():
                 scores[int(s)].setdefault(name, []).append(curve[[k - 1 for k in sizes]])
-    return {s: {name: np.mean(np.stack(values), axis=0) for name, values in by_name.items()} for s, by_name in scores.items()}
+    return {
+        s: {name: np.mean(np.stack(values), axis=0) for name, values in by_name.items()}
+        for s, by_name in scores.items()
+    }
 
 
-def choose_threshold(means: Sequence[np.ndarray], references: Sequence[Reference], thresholds: Sequence[float]) -> tuple[float, list[dict[str, float]]]:
+def choose_threshold(
+    means: Sequence[np.ndarray], references: Sequence[Reference], thresholds: Sequence[float]
+) -> tuple[float, list[dict[str, float]]]:
     """The threshold with the best mean Dice (ties: nearest 0.5) and every threshold's mean Dice."""
-    table = [{"threshold": float(t), "dice": float(np.mean([dice(m >= t, r.foreground) for m, r in zip(means, references)]))} for t in thresholds]
+    table = [
+        {"threshold": float(t), "dice": float(np.mean([dice(m >= t, r.foreground) for m, r in zip(means, references)]))}
+        for t in thresholds
+    ]
     best = max(table, key=lambda row: (round(row["dice"], 12), -abs(row["threshold"] - 0.5)))
     return best["threshold"], table
 
 
-def choose_postprocessing(masks: Sequence[np.ndarray], references: Sequence[Reference]) -> tuple[list[str], list[dict[str, Any]], float]:
+def choose_postprocessing(
+    masks: Sequence[np.ndarray], references: Sequence[Reference]
+) -> tuple[list[str], list[dict[str, Any]], float]:
     """nnU-Net's rule over :data:`POSTPROCESSING_STEPS` in order: keep a step when mean Dice rises and no class gets worse.
 
     Returns:
@@ -150,17 +194,29 @@ def choose_postprocessing(masks: Sequence[np.ndarray], references: Sequence[Refe
     return enabled, trials, baseline
 
 
-def _reasons(chosen: Mapping[str, Any], best: Mapping[str, Any], metric: str, tolerance: float, min_size: int, threshold: float,
-             threshold_table: Sequence[Mapping[str, float]], trials: Sequence[Mapping[str, Any]], num_cases: int) -> dict[str, str]:
-    point = (f"the fastest point of the speed/accuracy frontier (ensembles of {min_size}+ samples) within {tolerance:g} {metric} of the best "
-             f"({best[metric]:.4f} with {best['ensemble_size']} samples at {best['steps']} steps, {best['seconds_per_image']:.3g} s/image): "
-             f"{chosen[metric]:.4f} with {chosen['ensemble_size']} samples at {chosen['steps']} steps, "
-             f"{chosen['seconds_per_image']:.3g} s/image, on {num_cases} cross-validation cases (crossval/selection/frontier.md)")
+def _reasons(
+    chosen: Mapping[str, Any],
+    best: Mapping[str, Any],
+    metric: str,
+    tolerance: float,
+    min_size: int,
+    threshold: float,
+    threshold_table: Sequence[Mapping[str, float]],
+    trials: Sequence[Mapping[str, Any]],
+    num_cases: int,
+) -> dict[str, str]:
+    point = (
+        f"the fastest point of the speed/accuracy frontier (ensembles of {min_size}+ samples) within {tolerance:g} {metric} of the best "
+        f"({best[metric]:.4f} with {best['ensemble_size']} samples at {best['steps']} steps, {best['seconds_per_image']:.3g} s/image): "
+        f"{chosen[metric]:.4f} with {chosen['ensemble_size']} samples at {chosen['steps']} steps, "
+        f"{chosen['seconds_per_image']:.3g} s/image, on {num_cases} cross-validation cases (crossval/selection/frontier.md)"
+    )
     at_half = next((row["dice"] for row in threshold_table if abs(row["threshold"] - 0.5) < 1e-9), float("nan"))
     at_chosen = next(row["dice"] for row in threshold_table if abs(row["threshold"] - threshold) < 1e-9)
     tried = ", ".join(f"{row['threshold']:g}" for row in threshold_table)
     post = "; ".join(
-        f"{t['step']}: mean Dice {t['dice_before']:.4f} -> {t['dice_after']:.4f} ({'enabled' if t['enabled'] else 'not enabled: no gain'})" for t in trials
+        f"{t['step']}: mean Dice {t['dice_before']:.4f} -> {t['dice_after']:.4f} ({'enabled' if t['enabled'] else 'not enabled: no gain'})"
+        for t in trials
     )
     return {
         "ensemble_size": point,
@@ -232,7 +288,9 @@ def find_best_configuration(
     if metric not in HIGHER_IS_BETTER:
         raise MedsegError(f"--metric {metric!r}: choose one of {', '.join(HIGHER_IS_BETTER)}")
     if min(steps) < 1 or not sizes or min(sizes) < 1 or max(sizes) > n:
-        raise MedsegError(f"--steps {steps} / --ensemble_sizes {sizes}: step counts must be positive and ensemble sizes within 1..{n} (the CV's samples per image; run `medseg cv --num_samples` for more)")
+        raise MedsegError(
+            f"--steps {steps} / --ensemble_sizes {sizes}: step counts must be positive and ensemble sizes within 1..{n} (the CV's samples per image; run `medseg cv --num_samples` for more)"
+        )
     if not all(0.0 < t < 1.0 for t in thresholds):
         raise MedsegError(f"--thresholds {thresholds}: every threshold must lie strictly between 0 and 1")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -250,8 +308,11 @@ def find_best_configuration(
     rows = []
     for s in steps:
         for i, k in enumerate(sizes):
-            row: dict[str, Any] = {"steps": s, "ensemble_size": k,
-                                   "seconds_per_image": interpolated_seconds(timing[s]["one_sample"], timing[s]["all_samples"], k, n)}
+            row: dict[str, Any] = {
+                "steps": s,
+                "ensemble_size": k,
+                "seconds_per_image": interpolated_seconds(timing[s]["one_sample"], timing[s]["all_samples"], k, n),
+            }
             for name in ("dice", "ged", "hm_iou"):
                 row[name] = float(scores[s][name][i]) if name in scores[s] else float("nan")
             rows.append(row)
@@ -269,11 +330,16 @@ def find_best_configuration(
     threshold, threshold_table = choose_threshold(means, refs, thresholds)
     postprocessing, trials, final_dice = choose_postprocessing([(m >= threshold).astype(np.uint8) for m in means], refs)
     reasons = _reasons(chosen, best, metric, tolerance, min_size, threshold, threshold_table, trials, len(cases))
-    selection = ModelSelection(int(chosen["ensemble_size"]), int(chosen["steps"]), threshold, tuple(postprocessing), reasons)
+    selection = ModelSelection(
+        int(chosen["ensemble_size"]), int(chosen["steps"]), threshold, tuple(postprocessing), reasons
+    )
     selection_file = write_model_selection(selection, layout.model_dir)
     folder = layout.selection
     frontier_files = write_frontier(rows, folder, metric, len(cases), reasons["ensemble_size"])
-    write_text_atomic(folder / "thresholds.csv", "threshold,dice\n" + "".join(f"{r['threshold']:g},{r['dice']:.6f}\n" for r in threshold_table))
+    write_text_atomic(
+        folder / "thresholds.csv",
+        "threshold,dice\n" + "".join(f"{r['threshold']:g},{r['dice']:.6f}\n" for r in threshold_table),
+    )
     report = {
         "model": str(layout.model_dir.resolve()),
         "selection_file": str(selection_file),
@@ -284,20 +350,33 @@ def find_best_configuration(
         "num_cases": len(cases),
         "cases": [f"fold_{f}/{c}" for f, c in cases],
         "candidates": {"steps": steps, "ensemble_sizes": sizes, "thresholds": thresholds},
-        "timing": {"device": str(device), "cases": [f"fold_{f}/{c}" for f, c in _spread(cases, timing_cases)], "seconds_per_image": {str(s): t for s, t in timing.items()}},
+        "timing": {
+            "device": str(device),
+            "cases": [f"fold_{f}/{c}" for f, c in _spread(cases, timing_cases)],
+            "seconds_per_image": {str(s): t for s, t in timing.items()},
+        },
         "frontier": rows,
         "chosen": chosen,
         "best": best,
         "thresholds": threshold_table,
         "postprocessing": trials,
-        "expected": {**{k: chosen[k] for k in ("ged", "hm_iou", "seconds_per_image") if np.isfinite(chosen[k])},
-                     "dice": final_dice, "dice_before_threshold_and_postprocessing": chosen["dice"]},
-        "files": {**{k: str(v) for k, v in frontier_files.items()}, "thresholds": str(folder / "thresholds.csv"),
-                  "instructions": str(layout.instructions), MODEL_SELECTION_FILE: str(selection_file)},
+        "expected": {
+            **{k: chosen[k] for k in ("ged", "hm_iou", "seconds_per_image") if np.isfinite(chosen[k])},
+            "dice": final_dice,
+            "dice_before_threshold_and_postprocessing": chosen["dice"],
+        },
+        "files": {
+            **{k: str(v) for k, v in frontier_files.items()},
+            "thresholds": str(folder / "thresholds.csv"),
+            "instructions": str(layout.instructions),
+            MODEL_SELECTION_FILE: str(selection_file),
+        },
     }
     report = without_nan(report)
     write_json_atomic(folder / "selection.json", report)
     folds = [p.name for p in find_folds(layout.model_dir)]
-    write_text_atomic(layout.instructions, inference_instructions(layout.model_dir, selection.to_dict(), report, cv, folds))
+    write_text_atomic(
+        layout.instructions, inference_instructions(layout.model_dir, selection.to_dict(), report, cv, folds)
+    )
     logger.info("model selection of %s: %s", layout.model_dir, selection.to_dict())
     return report

@@ -46,8 +46,12 @@ def mark_frontier(rows: list[dict[str, Any]], metric: str = "dice") -> None:
         for other in rows:
             if other is row:
                 continue
-            no_worse = other["seconds_per_image"] <= row["seconds_per_image"] and not _better(row[metric], other[metric], higher)
-            strictly = other["seconds_per_image"] < row["seconds_per_image"] or _better(other[metric], row[metric], higher)
+            no_worse = other["seconds_per_image"] <= row["seconds_per_image"] and not _better(
+                row[metric], other[metric], higher
+            )
+            strictly = other["seconds_per_image"] < row["seconds_per_image"] or _better(
+                other[metric], row[metric], higher
+            )
             if no_worse and strictly:
                 dominated = True
                 break
@@ -63,11 +67,17 @@ def choose(
     the choice is on the frontier of the competing rows.
     """
     higher = HIGHER_IS_BETTER[metric]
-    valid = [r for r in rows if isinstance(r[metric], float) and math.isfinite(r[metric]) and r["ensemble_size"] >= min_ensemble_size]
+    valid = [
+        r
+        for r in rows
+        if isinstance(r[metric], float) and math.isfinite(r[metric]) and r["ensemble_size"] >= min_ensemble_size
+    ]
     if not valid:
         raise ValueError(f"no point with a finite {metric} and at least {min_ensemble_size} samples")
     best = max(valid, key=lambda r: (r[metric] if higher else -r[metric], -r["seconds_per_image"]))
-    good = [r for r in valid if (r[metric] >= best[metric] - tolerance if higher else r[metric] <= best[metric] + tolerance)]
+    good = [
+        r for r in valid if (r[metric] >= best[metric] - tolerance if higher else r[metric] <= best[metric] + tolerance)
+    ]
     chosen = min(good, key=lambda r: (r["seconds_per_image"], -r[metric] if higher else r[metric]))
     for row in rows:
         row["chosen"] = row is chosen
@@ -88,7 +98,12 @@ def frontier_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     for row in rows:
-        writer.writerow([_format(row.get(c, float("nan"))) if not isinstance(row.get(c), bool) else str(row[c]).lower() for c in COLUMNS])
+        writer.writerow(
+            [
+                _format(row.get(c, float("nan"))) if not isinstance(row.get(c), bool) else str(row[c]).lower()
+                for c in COLUMNS
+            ]
+        )
     return buffer.getvalue()
 
 
@@ -122,16 +137,45 @@ def plot_frontier(rows: Sequence[Mapping[str, Any]], path: Path, metric: str = "
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for steps in sorted({int(r["steps"]) for r in rows}):
         line = sorted((r for r in rows if int(r["steps"]) == steps), key=lambda r: r["ensemble_size"])
-        ax.plot([r["seconds_per_image"] for r in line], [r[metric] for r in line], marker="o", markersize=3, linewidth=1, label=f"{steps} DDIM steps")
+        ax.plot(
+            [r["seconds_per_image"] for r in line],
+            [r[metric] for r in line],
+            marker="o",
+            markersize=3,
+            linewidth=1,
+            label=f"{steps} DDIM steps",
+        )
         for r in line:
-            ax.annotate(str(r["ensemble_size"]), (r["seconds_per_image"], r[metric]), fontsize=6, xytext=(2, 2), textcoords="offset points")
+            ax.annotate(
+                str(r["ensemble_size"]),
+                (r["seconds_per_image"], r[metric]),
+                fontsize=6,
+                xytext=(2, 2),
+                textcoords="offset points",
+            )
     front = sorted((r for r in rows if r.get("on_frontier")), key=lambda r: r["seconds_per_image"])
     if front:
-        ax.step([r["seconds_per_image"] for r in front], [r[metric] for r in front], where="post", color="black", linewidth=1.5, alpha=0.6, label="frontier")
+        ax.step(
+            [r["seconds_per_image"] for r in front],
+            [r[metric] for r in front],
+            where="post",
+            color="black",
+            linewidth=1.5,
+            alpha=0.6,
+            label="frontier",
+        )
     for r in rows:
         if r.get("chosen"):
-            ax.scatter([r["seconds_per_image"]], [r[metric]], s=120, facecolors="none", edgecolors="red", linewidths=2,
-                       label=f"chosen: {r['ensemble_size']} samples, {r['steps']} steps", zorder=5)
+            ax.scatter(
+                [r["seconds_per_image"]],
+                [r[metric]],
+                s=120,
+                facecolors="none",
+                edgecolors="red",
+                linewidths=2,
+                label=f"chosen: {r['ensemble_size']} samples, {r['steps']} steps",
+                zorder=5,
+            )
     ax.set_xlabel("seconds of sampling per image (numbers: ensemble size)")
     ax.set_ylabel(f"mean {metric} (cross-validation)" + ("" if HIGHER_IS_BETTER[metric] else ", lower is better"))
     ax.grid(True, alpha=0.3)
@@ -143,7 +187,9 @@ def plot_frontier(rows: Sequence[Mapping[str, Any]], path: Path, metric: str = "
     return path
 
 
-def write_frontier(rows: list[dict[str, Any]], folder: Path, metric: str, num_cases: int, reason: str) -> dict[str, Path]:
+def write_frontier(
+    rows: list[dict[str, Any]], folder: Path, metric: str, num_cases: int, reason: str
+) -> dict[str, Path]:
     """Write ``frontier.csv``, ``frontier.md`` and ``frontier.png`` into ``folder``."""
     return {
         "csv": write_text_atomic(folder / "frontier.csv", frontier_csv(rows)),

@@ -13,7 +13,11 @@ def _q(path: str | Path) -> str:
 
 
 def inference_instructions(
-    model_dir: Path, selection: Mapping[str, Any], report: Mapping[str, Any], cv: Mapping[str, Any], folds: Sequence[str]
+    model_dir: Path,
+    selection: Mapping[str, Any],
+    report: Mapping[str, Any],
+    cv: Mapping[str, Any],
+    folds: Sequence[str],
 ) -> str:
     """The Markdown text (see the module doc).
 
@@ -49,7 +53,12 @@ def inference_instructions(
         *[f"| {k} | {v} | {why} |" for k, v, why in rows],
         "",
         f"Expected on new images like the validation cases (one fold's model, the chosen settings): mean Dice "
-        f"{report['expected']['dice']:.4f}" + (f", GED {report['expected']['ged']:.4f}, HM-IoU {report['expected']['hm_iou']:.4f}" if "ged" in report["expected"] else "")
+        f"{report['expected']['dice']:.4f}"
+        + (
+            f", GED {report['expected']['ged']:.4f}, HM-IoU {report['expected']['hm_iou']:.4f}"
+            if "ged" in report["expected"]
+            else ""
+        )
         + f"; about {report['expected']['seconds_per_image']:.3g} s of sampling per image on {report['timing']['device']}.",
         "The speed/accuracy frontier: `crossval/selection/frontier.md` (table), `frontier.csv`, `frontier.png`.",
         "",

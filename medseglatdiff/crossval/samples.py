@@ -50,7 +50,9 @@ def read_raw_case(spec: DatasetSpec, case: str, fold: TrainedFold) -> RawCase:
     files = tuple(spec.image_files(case))
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
-        raise MedsegError(f"{missing[0]}: image of validation case {case!r} not found in the raw dataset {spec.root}; pass --raw with the dataset that was planned")
+        raise MedsegError(
+            f"{missing[0]}: image of validation case {case!r} not found in the raw dataset {spec.root}; pass --raw with the dataset that was planned"
+        )
     input_dims = 3 if fold.info.get("slice_axis") is not None else int(fold.info["spatial_dims"])
     return read_input_case(InputCase(case, files), int(fold.info["num_channels"]), input_dims)
 
@@ -71,7 +73,9 @@ def sample_case(
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
-    probabilities = sample_image(fold, arrays["image"], num_samples, steps, seed=seed, overlap=window_overlap, max_batch=max_batch, device=device)
+    probabilities = sample_image(
+        fold, arrays["image"], num_samples, steps, seed=seed, overlap=window_overlap, max_batch=max_batch, device=device
+    )
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
@@ -83,7 +87,14 @@ def save_samples(path: Path, samples: np.ndarray, steps: int, seed: int, seconds
     """Store ``(N, ...)`` probabilities as compressed ``uint8`` (1/255 steps) with how they were made."""
     quantised = np.rint(np.clip(np.asarray(samples, dtype=np.float32), 0.0, 1.0) * 255).astype(np.uint8)
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, samples=quantised, num_samples=np.int64(quantised.shape[0]), steps=np.int64(steps), seed=np.int64(seed), seconds=np.float64(seconds))
+        np.savez_compressed(
+            handle,
+            samples=quantised,
+            num_samples=np.int64(quantised.shape[0]),
+            steps=np.int64(steps),
+            seed=np.int64(seed),
+            seconds=np.float64(seconds),
+        )
     return path
 
 
@@ -92,9 +103,16 @@ def load_samples(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     try:
         with np.load(path) as data:
             samples = data["samples"].astype(np.float32) / 255.0
-            meta = {"steps": int(data["steps"]), "seed": int(data["seed"]), "seconds": float(data["seconds"]), "num_samples": int(samples.shape[0])}
+            meta = {
+                "steps": int(data["steps"]),
+                "seed": int(data["seed"]),
+                "seconds": float(data["seconds"]),
+                "num_samples": int(samples.shape[0]),
+            }
     except (OSError, KeyError, ValueError) as exc:
-        raise MedsegError(f"{path}: unreadable stored samples ({exc}); delete it and run the command again to sample the case anew") from exc
+        raise MedsegError(
+            f"{path}: unreadable stored samples ({exc}); delete it and run the command again to sample the case anew"
+        ) from exc
     return samples, meta
 
 
@@ -104,6 +122,10 @@ def stored(path: Path, num_samples: int, steps: int, seed: int) -> bool:
         return False
     try:
         with np.load(path) as data:
-            return int(data["num_samples"]) == int(num_samples) and int(data["steps"]) == int(steps) and int(data["seed"]) == int(seed)
+            return (
+                int(data["num_samples"]) == int(num_samples)
+                and int(data["steps"]) == int(steps)
+                and int(data["seed"]) == int(seed)
+            )
     except (OSError, KeyError, ValueError):
         return False

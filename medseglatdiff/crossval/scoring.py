@@ -47,7 +47,9 @@ def content_box(samples: np.ndarray, reference: Reference, low: float) -> tuple[
     if not content.any():
         return tuple(slice(0, 1) for _ in content.shape)
     where = np.argwhere(content)
-    return tuple(slice(max(int(a) - 1, 0), min(int(b) + 2, s)) for a, b, s in zip(where.min(0), where.max(0), content.shape))
+    return tuple(
+        slice(max(int(a) - 1, 0), min(int(b) + 2, s)) for a, b, s in zip(where.min(0), where.max(0), content.shape)
+    )
 
 
 def crop_case(samples: np.ndarray, reference: Reference, low: float = 0.05) -> tuple[np.ndarray, Reference]:
@@ -86,7 +88,11 @@ def size_curves(samples: np.ndarray, reference: Reference, threshold: float = 0.
     if reference.raters:
         binary = samples >= SAMPLE_THRESHOLD
         raters = reference.raters
-        iou_ss, iou_sy, iou_yy = pairwise_iou(binary, binary), pairwise_iou(binary, raters), pairwise_iou(raters, raters)
+        iou_ss, iou_sy, iou_yy = (
+            pairwise_iou(binary, binary),
+            pairwise_iou(binary, raters),
+            pairwise_iou(raters, raters),
+        )
         d_yy = float((1.0 - iou_yy).mean())
         ged, hm = np.zeros(n), np.zeros(n)
         for k in range(1, n + 1):

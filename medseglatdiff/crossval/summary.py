@@ -81,14 +81,18 @@ def over_folds(fold_summaries: Mapping[int, Mapping[str, Any]]) -> dict[str, dic
 
 
 def aggregate(
-    fold_summaries: Mapping[int, Mapping[str, Any]], fold_rows: Mapping[int, Sequence[Mapping[str, Any]]], classes: Mapping[str, int]
+    fold_summaries: Mapping[int, Mapping[str, Any]],
+    fold_rows: Mapping[int, Sequence[Mapping[str, Any]]],
+    classes: Mapping[str, int],
 ) -> dict[str, Any]:
     """The summary's metric blocks: per fold, over folds, over cases (see the module doc)."""
     pooled = [{**row} for fold in sorted(fold_rows) for row in fold_rows[fold]]
     bins = np.sum([_bins(s) for s in fold_summaries.values()], axis=0) if fold_summaries else np.zeros((3, NUM_BINS))
     cases = summarise(pooled, dict(classes), bins)
     return {
-        "per_fold": {str(k): {"num_cases": s["num_cases"], "metrics": s["metrics"]} for k, s in sorted(fold_summaries.items())},
+        "per_fold": {
+            str(k): {"num_cases": s["num_cases"], "metrics": s["metrics"]} for k, s in sorted(fold_summaries.items())
+        },
         "over_folds": over_folds(fold_summaries),
         "over_cases": cases["metrics"],
         "over_cases_per_class": cases["per_class"],
@@ -102,7 +106,12 @@ def write_per_case(path: Path, fold_rows: Mapping[int, Sequence[Mapping[str, Any
     columns = list(dict.fromkeys(k for row in rows for k in row))
     lines = [",".join(columns)]
     for row in rows:
-        lines.append(",".join("" if isinstance(row.get(c), float) and not math.isfinite(row[c]) else str(row.get(c, "")) for c in columns))
+        lines.append(
+            ",".join(
+                "" if isinstance(row.get(c), float) and not math.isfinite(row[c]) else str(row.get(c, ""))
+                for c in columns
+            )
+        )
     return write_text_atomic(path, "\n".join(lines) + "\n")
 
 
@@ -126,7 +135,9 @@ def summary_table(summary: Mapping[str, Any]) -> str:
         "",
         f"Groups ({summary['splits']['group_kind'] or 'none'}): {summary['splits']['groups_check']}.",
         "",
-        "| metric | over folds (mean ± std of fold means) | over cases (mean ± std) | cases | " + " | ".join(f"fold {k}" for k in folds) + " |",
+        "| metric | over folds (mean ± std of fold means) | over cases (mean ± std) | cases | "
+        + " | ".join(f"fold {k}" for k in folds)
+        + " |",
         "|---|---|---|---|" + "---|" * len(folds),
     ]
     for name, stats in summary["over_cases"].items():
@@ -140,5 +151,9 @@ def summary_table(summary: Mapping[str, Any]) -> str:
             + " | ".join("n/a" if not math.isfinite(v) else f"{v:.4f}" for v in per_fold)
             + " |"
         )
-    lines += ["", "Per case: `per_case.csv`; per fold: `fold_K/evaluation/` (per_case.csv, summary.json, figures/). Metrics: docs/metrics.md.", ""]
+    lines += [
+        "",
+        "Per case: `per_case.csv`; per fold: `fold_K/evaluation/` (per_case.csv, summary.json, figures/). Metrics: docs/metrics.md.",
+        "",
+    ]
     return "\n".join(lines)

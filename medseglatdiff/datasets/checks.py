@@ -140,10 +140,14 @@ def check_case(job: CaseJob) -> list[Problem]:
             _compare_grid(reference, image, "channel file", found)
         bad = int(np.count_nonzero(~np.isfinite(image.array))) if np.issubdtype(image.array.dtype, np.floating) else 0
         if bad:
-            found.append(problem(
-                NAN_OR_INF_IN_IMAGE, image.path, f"{bad} voxel(s) are NaN or infinite",
-                "replace them (e.g. numpy.nan_to_num) before saving; the network cannot learn from NaN inputs",
-            ))
+            found.append(
+                problem(
+                    NAN_OR_INF_IN_IMAGE,
+                    image.path,
+                    f"{bad} voxel(s) are NaN or infinite",
+                    "replace them (e.g. numpy.nan_to_num) before saving; the network cannot learn from NaN inputs",
+                )
+            )
     if job.channel_names is not None and len(readable) == len(images) and images:
         _check_channel_count(job, readable, found)
     label = _read(job.label, found) if job.label is not None else None
@@ -157,11 +161,14 @@ def check_case(job: CaseJob) -> list[Problem]:
             any_rater_foreground = any_rater_foreground or bool(rater.array.any())
     # With raters, an empty majority vote while some rater outlined something is ordinary disagreement.
     if label is not None and label.array.size and not label.array.any() and not any_rater_foreground:
-        found.append(problem(
-            ALL_BACKGROUND_LABEL, label.path,
-            "the label is all background (0)" + (" and so is every rater mask" if job.raters else ""),
-            "fine if the case really has no foreground; otherwise the label file is wrong or empty by mistake",
-        ))
+        found.append(
+            problem(
+                ALL_BACKGROUND_LABEL,
+                label.path,
+                "the label is all background (0)" + (" and so is every rater mask" if job.raters else ""),
+                "fine if the case really has no foreground; otherwise the label file is wrong or empty by mistake",
+            )
+        )
     return found
 
 
@@ -169,10 +176,14 @@ def _read(path: Path, found: list[Problem]) -> LoadedImage | None:
     try:
         return read_image(path)
     except ImageReadError as exc:
-        found.append(problem(
-            UNREADABLE_FILE, path, str(exc).removeprefix(f"{path}: "),
-            "re-export or re-download this file (it may be truncated, corrupt or of another format than its name says)",
-        ))
+        found.append(
+            problem(
+                UNREADABLE_FILE,
+                path,
+                str(exc).removeprefix(f"{path}: "),
+                "re-export or re-download this file (it may be truncated, corrupt or of another format than its name says)",
+            )
+        )
         return None
 
 
@@ -185,12 +196,15 @@ def _check_channel_count(job: CaseJob, images: list[LoadedImage], found: list[Pr
     names = ", ".join(f"{k}={v}" for k, v in (job.channel_names or {}).items())
     grey_in_rgb = expected == 3 and counts == [1]
     fix = "save this image as RGB (3 channels)" if grey_in_rgb else "add or remove channel files, or convert the image"
-    found.append(problem(
-        CHANNEL_COUNT_MISMATCH, tuple(image.path for image in images),
-        f"the case's files hold {sum(counts)} channel(s) ({per_file}); dataset.json channel_names expects {expected}",
-        f"channel_names ({names}) expects {expected} channel(s) per case in total; {fix}, "
-        "or correct channel_names in dataset.json",
-    ))
+    found.append(
+        problem(
+            CHANNEL_COUNT_MISMATCH,
+            tuple(image.path for image in images),
+            f"the case's files hold {sum(counts)} channel(s) ({per_file}); dataset.json channel_names expects {expected}",
+            f"channel_names ({names}) expects {expected} channel(s) per case in total; {fix}, "
+            "or correct channel_names in dataset.json",
+        )
+    )
 
 
 def _check_mask(
@@ -202,10 +216,14 @@ def _check_mask(
     found: list[Problem],
 ) -> None:
     if mask.num_channels > 1:
-        found.append(problem(
-            LABEL_NOT_SINGLE_CHANNEL, mask.path, f"the {what} has {mask.num_channels} channels (e.g. an RGB mask)",
-            f"save the {what} as a single-channel (greyscale) integer map",
-        ))
+        found.append(
+            problem(
+                LABEL_NOT_SINGLE_CHANNEL,
+                mask.path,
+                f"the {what} has {mask.num_channels} channels (e.g. an RGB mask)",
+                f"save the {what} as a single-channel (greyscale) integer map",
+            )
+        )
     if reference is not None:
         _compare_grid(reference, mask, what, found)
     values = np.unique(mask.array)
@@ -213,10 +231,14 @@ def _check_mask(
     fractional = finite[finite != np.rint(finite)]
     if len(finite) < len(values) or len(fractional):
         example = values[~np.isfinite(values)] if len(finite) < len(values) else fractional
-        found.append(problem(
-            kind, mask.path, f"the {what} holds non-integer values (e.g. {float(example[0]):g})",
-            f"save the {what} as an integer map (e.g. uint8); do not resample masks with linear interpolation",
-        ))
+        found.append(
+            problem(
+                kind,
+                mask.path,
+                f"the {what} holds non-integer values (e.g. {float(example[0]):g})",
+                f"save the {what} as an integer map (e.g. uint8); do not resample masks with linear interpolation",
+            )
+        )
         return
     present = sorted(int(v) for v in finite)
     if allowed is None:
@@ -231,37 +253,49 @@ def _check_mask(
         hint = "save each rater mask as 0/1 (foreground = 1)"
     else:
         hint = "add the missing classes to 'labels' in dataset.json, or fix the label file"
-    found.append(problem(
-        kind, mask.path,
-        f"the {what} holds values {_short(present)}, {source} only {_short(list(allowed))}; unexpected: {_short(unexpected)}",
-        hint,
-    ))
+    found.append(
+        problem(
+            kind,
+            mask.path,
+            f"the {what} holds values {_short(present)}, {source} only {_short(list(allowed))}; unexpected: {_short(unexpected)}",
+            hint,
+        )
+    )
 
 
 def _compare_grid(reference: LoadedImage, other: LoadedImage, what: str, found: list[Problem]) -> None:
     files = (other.path, reference.path)
     if other.spatial_shape != reference.spatial_shape:
-        found.append(problem(
-            SHAPE_MISMATCH, files,
-            f"{what} shape {other.spatial_shape} differs from image shape {reference.spatial_shape} ({reference.path.name})",
-            f"the image, its channel files, label and rater masks must share one grid; resample or re-crop the {what}",
-        ))
+        found.append(
+            problem(
+                SHAPE_MISMATCH,
+                files,
+                f"{what} shape {other.spatial_shape} differs from image shape {reference.spatial_shape} ({reference.path.name})",
+                f"the image, its channel files, label and rater masks must share one grid; resample or re-crop the {what}",
+            )
+        )
     ref, geo = reference.geometry, other.geometry
     if ref.spatial_dims != geo.spatial_dims:
         return
     if not _close(ref.spacing, geo.spacing):
-        found.append(problem(
-            SPACING_MISMATCH, files,
-            f"{what} spacing {_fmt(geo.spacing)} differs from image spacing {_fmt(ref.spacing)}",
-            f"resample the {what} onto the image grid (nearest neighbour for masks), or fix the header",
-        ))
+        found.append(
+            problem(
+                SPACING_MISMATCH,
+                files,
+                f"{what} spacing {_fmt(geo.spacing)} differs from image spacing {_fmt(ref.spacing)}",
+                f"resample the {what} onto the image grid (nearest neighbour for masks), or fix the header",
+            )
+        )
     elif not (_close(ref.origin, geo.origin) and _close(ref.direction, geo.direction)):
-        found.append(problem(
-            GEOMETRY_MISMATCH, files,
-            f"{what} origin/direction {_fmt(geo.origin)} / {_fmt_direction(geo)} differ from the image's "
-            f"{_fmt(ref.origin)} / {_fmt_direction(ref)}",
-            f"resample the {what} onto the image grid, or copy the image header (origin, direction) if only the header is wrong",
-        ))
+        found.append(
+            problem(
+                GEOMETRY_MISMATCH,
+                files,
+                f"{what} origin/direction {_fmt(geo.origin)} / {_fmt_direction(geo)} differ from the image's "
+                f"{_fmt(ref.origin)} / {_fmt_direction(ref)}",
+                f"resample the {what} onto the image grid, or copy the image header (origin, direction) if only the header is wrong",
+            )
+        )
 
 
 def _close(a: Any, b: Any) -> bool:

@@ -143,12 +143,17 @@ class DatasetSpec:
         where = root / DATASET_JSON
         problems = [f"missing key '{key}'" for key in REQUIRED_KEYS if key not in data]
         if "channel_names" in data and not (isinstance(data["channel_names"], dict) and data["channel_names"]):
-            problems.append("'channel_names' must be a non-empty object such as {\"0\": \"CT\"}")
+            problems.append('\'channel_names\' must be a non-empty object such as {"0": "CT"}')
         if "labels" in data:
             labels = data["labels"]
             if not isinstance(labels, dict) or labels.get("background") != 0:
-                problems.append("'labels' must be an object with \"background\": 0, e.g. {\"background\": 0, \"lesion\": 1}")
-            elif not all(isinstance(v, int) or (isinstance(v, list) and all(isinstance(i, int) for i in v)) for v in labels.values()):
+                problems.append(
+                    '\'labels\' must be an object with "background": 0, e.g. {"background": 0, "lesion": 1}'
+                )
+            elif not all(
+                isinstance(v, int) or (isinstance(v, list) and all(isinstance(i, int) for i in v))
+                for v in labels.values()
+            ):
                 problems.append("'labels' values must be integers (or lists of integers for nnU-Net regions)")
         if "numTraining" in data and not (isinstance(data["numTraining"], int) and data["numTraining"] >= 0):
             problems.append("'numTraining' must be a non-negative integer")

@@ -81,8 +81,10 @@ def make_case(case: DemoCase) -> CaseData:
             raters[r] |= _blob(shape, centre, max(rater_radius, 1.0), rater_harmonics)
     image = image + rng.normal(0.0, 0.03, size=shape)
     pixels = np.clip(image * 255.0, 0, 255).astype(np.uint8)
-    geometry = Geometry.identity(2) if case.spatial_dims == 2 else Geometry(
-        DEMO_SPACING_3D, (0.0, 0.0, 0.0), tuple(map(tuple, np.eye(3).tolist()))
+    geometry = (
+        Geometry.identity(2)
+        if case.spatial_dims == 2
+        else Geometry(DEMO_SPACING_3D, (0.0, 0.0, 0.0), tuple(map(tuple, np.eye(3).tolist())))
     )
     data = pixels[None] if case.spatial_dims == 2 else image.astype(np.float32)[None]
     return CaseData(

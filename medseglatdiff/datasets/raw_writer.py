@@ -78,7 +78,9 @@ class RawDatasetWriter:
         """Check the destination and create a fresh staging folder."""
         if self.out.exists() and any(self.out.iterdir()):
             if not self.overwrite:
-                raise MedsegError(f"{self.out}: output folder exists and is not empty; choose another --out or pass --overwrite")
+                raise MedsegError(
+                    f"{self.out}: output folder exists and is not empty; choose another --out or pass --overwrite"
+                )
         if self.staging.exists():
             shutil.rmtree(self.staging)
         for sub in (IMAGES_DIR, LABELS_DIR) + ((RATERS_DIR,) if self.num_raters else ()):
@@ -93,9 +95,15 @@ class RawDatasetWriter:
         if self.num_raters and len(raters) != self.num_raters:
             raise MedsegError(f"case {case.case_id}: {len(raters)} rater masks, the dataset declares {self.num_raters}")
         for index, mask in enumerate(raters):
-            write_image((np.asarray(mask) > 0).astype(np.uint8), case.geometry, self.staging / RATERS_DIR / f"{case.case_id}_r{index}{ending}")
+            write_image(
+                (np.asarray(mask) > 0).astype(np.uint8),
+                case.geometry,
+                self.staging / RATERS_DIR / f"{case.case_id}_r{index}{ending}",
+            )
         label = case.label if case.label is not None else majority_vote(raters)
-        write_image(np.asarray(label).astype(np.uint8), case.geometry, self.staging / LABELS_DIR / f"{case.case_id}{ending}")
+        write_image(
+            np.asarray(label).astype(np.uint8), case.geometry, self.staging / LABELS_DIR / f"{case.case_id}{ending}"
+        )
         return case.case_id, case.group
 
     def finish(self, records: Iterable[tuple[str, str | None]]) -> DatasetSpec:

@@ -154,7 +154,9 @@ class VerifyReport:
                 files = ", ".join(self._show(f) for f in item.files)
                 lines += [f"{item.severity:<7} {item.kind}: {files}", f"    {item.message}", f"    fix: {item.hint}"]
             if len(group) > max_per_kind:
-                lines.append(f"    ... and {len(group) - max_per_kind} more {kind} problems (all are in the report object)")
+                lines.append(
+                    f"    ... and {len(group) - max_per_kind} more {kind} problems (all are in the report object)"
+                )
         if not self.errors:
             lines.append("OK" + (" (with warnings)" if n_warn else ": no problems found"))
         else:
@@ -232,13 +234,19 @@ def _load_spec(root: Path, problems: list[Problem]) -> DatasetSpec | None:
     """Parse dataset.json, turning every problem with it into a :class:`Problem`; None when unusable."""
     path = root / DATASET_JSON
     if not path.is_file():
-        problems.append(problem(
-            DATASET_JSON_MISSING, path, "the dataset has no dataset.json",
-            "write one (see docs/dataset_format.md) with channel_names, labels, numTraining and file_ending, "
-            "or create the dataset with `medseg convert`",
-        ))
+        problems.append(
+            problem(
+                DATASET_JSON_MISSING,
+                path,
+                "the dataset has no dataset.json",
+                "write one (see docs/dataset_format.md) with channel_names, labels, numTraining and file_ending, "
+                "or create the dataset with `medseg convert`",
+            )
+        )
         return None
-    hint = 'see docs/dataset_format.md; e.g. {"channel_names": {"0": "CT"}, "labels": {"background": 0, "lesion": 1}, ...}'
+    hint = (
+        'see docs/dataset_format.md; e.g. {"channel_names": {"0": "CT"}, "labels": {"background": 0, "lesion": 1}, ...}'
+    )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -263,7 +271,7 @@ def _guess_ending(root: Path) -> str | None:
             for path in (root / folder).iterdir():
                 suffix = supported_suffix(path) if path.is_file() else None
                 if suffix and suffix != "dicom":
-                    endings[path.name[-len(suffix):]] += 1
+                    endings[path.name[-len(suffix) :]] += 1
     return endings.most_common(1)[0][0] if endings else None
 
 
@@ -280,31 +288,47 @@ def _bad_names(root: Path, ending: str, spec: DatasetSpec | None) -> list[Proble
             message = f"does not end with '{ending}' ({where})"
         else:
             message = f"name does not follow {patterns[path.parent.name].split(',')[0]}"
-        found.append(problem(
-            BAD_FILE_NAME, path, message,
-            f"rename it to {patterns[path.parent.name]} (all files of a dataset share one file ending), or move it out",
-        ))
+        found.append(
+            problem(
+                BAD_FILE_NAME,
+                path,
+                message,
+                f"rename it to {patterns[path.parent.name]} (all files of a dataset share one file ending), or move it out",
+            )
+        )
     return found
 
 
 def _pairing(
-    root: Path, ending: str, images: dict[str, dict[int, Path]], labels: dict[str, Path], raters: dict[str, dict[int, Path]]
+    root: Path,
+    ending: str,
+    images: dict[str, dict[int, Path]],
+    labels: dict[str, Path],
+    raters: dict[str, dict[int, Path]],
 ) -> list[Problem]:
     found = []
     for case, files in sorted(images.items()):
         if case not in labels:
             expected = root / LABELS_DIR / f"{case}{ending}"
-            found.append(problem(
-                IMAGE_WITHOUT_LABEL, (files[min(files)], expected), f"case '{case}' has no label; expected {expected}",
-                f"add {LABELS_DIR}/{case}{ending}, or remove the case's image files",
-            ))
+            found.append(
+                problem(
+                    IMAGE_WITHOUT_LABEL,
+                    (files[min(files)], expected),
+                    f"case '{case}' has no label; expected {expected}",
+                    f"add {LABELS_DIR}/{case}{ending}, or remove the case's image files",
+                )
+            )
     for case in sorted((set(labels) | set(raters)) - set(images)):
         masks = ([labels[case]] if case in labels else []) + [raters[case][r] for r in sorted(raters.get(case, {}))]
         expected = root / IMAGES_DIR / f"{case}_0000{ending}"
-        found.append(problem(
-            LABEL_WITHOUT_IMAGE, (*masks, expected), f"case '{case}' has masks but no image; expected {expected}",
-            f"add {IMAGES_DIR}/{case}_0000{ending}, or remove the case's masks (check the spelling of the case id)",
-        ))
+        found.append(
+            problem(
+                LABEL_WITHOUT_IMAGE,
+                (*masks, expected),
+                f"case '{case}' has masks but no image; expected {expected}",
+                f"add {IMAGES_DIR}/{case}_0000{ending}, or remove the case's masks (check the spelling of the case id)",
+            )
+        )
     return found
 
 
@@ -319,13 +343,16 @@ def _channel_files(root: Path, ending: str, images: dict[str, dict[int, Path]]) 
         paths = tuple(root / IMAGES_DIR / f"{case}_{i:04d}{ending}" for i in missing)
         gaps = max(files) + 1 != len(files)
         why = "its channel files are not numbered without gaps" if gaps else f"other cases have {count} channel files"
-        found.append(problem(
-            MISSING_CHANNEL_FILE, (*paths, *(files[i] for i in sorted(files))),
-            f"case '{case}' lacks {', '.join(p.name for p in paths)} ({why}); "
-            f"it has {', '.join(files[i].name for i in sorted(files))}",
-            f"every case needs the same channel files _0000 .. _{count - 1:04d}, numbered without gaps; "
-            "add the missing file or renumber the case's files",
-        ))
+        found.append(
+            problem(
+                MISSING_CHANNEL_FILE,
+                (*paths, *(files[i] for i in sorted(files))),
+                f"case '{case}' lacks {', '.join(p.name for p in paths)} ({why}); "
+                f"it has {', '.join(files[i].name for i in sorted(files))}",
+                f"every case needs the same channel files _0000 .. _{count - 1:04d}, numbered without gaps; "
+                "add the missing file or renumber the case's files",
+            )
+        )
     return found
 
 
@@ -333,23 +360,36 @@ def _counts(spec: DatasetSpec, images: dict[str, dict[int, Path]], raters: dict[
     root, json_path, found = spec.root, spec.root / DATASET_JSON, []
     if not images:
         folder = root / IMAGES_DIR
-        where = "does not exist" if not folder.is_dir() else f"has no file named {{case}}_{{channel:04d}}{spec.file_ending}"
-        found.append(problem(
-            EMPTY_DATASET, folder, f"no cases found: {IMAGES_DIR} {where}",
-            f"put the images in {IMAGES_DIR}/{{case}}_0000{spec.file_ending} (check file_ending in dataset.json)",
-        ))
+        where = (
+            "does not exist" if not folder.is_dir() else f"has no file named {{case}}_{{channel:04d}}{spec.file_ending}"
+        )
+        found.append(
+            problem(
+                EMPTY_DATASET,
+                folder,
+                f"no cases found: {IMAGES_DIR} {where}",
+                f"put the images in {IMAGES_DIR}/{{case}}_0000{spec.file_ending} (check file_ending in dataset.json)",
+            )
+        )
     elif spec.num_training != len(images):
-        found.append(problem(
-            NUM_TRAINING_MISMATCH, json_path, f"numTraining is {spec.num_training} but {len(images)} cases were found in {IMAGES_DIR}",
-            f"set numTraining to {len(images)} in dataset.json, or add the missing cases",
-        ))
+        found.append(
+            problem(
+                NUM_TRAINING_MISMATCH,
+                json_path,
+                f"numTraining is {spec.num_training} but {len(images)} cases were found in {IMAGES_DIR}",
+                f"set numTraining to {len(images)} in dataset.json, or add the missing cases",
+            )
+        )
     if spec.num_raters == 0 and raters:
         count = sum(len(r) for r in raters.values())
-        found.append(problem(
-            RATER_COUNT_MISMATCH, (root / RATERS_DIR, json_path),
-            f"{RATERS_DIR} holds {count} rater mask(s) but dataset.json declares no raters (num_raters 0 or absent)",
-            "set num_raters in dataset.json to the number of masks per case, or remove the ratersTr folder",
-        ))
+        found.append(
+            problem(
+                RATER_COUNT_MISMATCH,
+                (root / RATERS_DIR, json_path),
+                f"{RATERS_DIR} holds {count} rater mask(s) but dataset.json declares no raters (num_raters 0 or absent)",
+                "set num_raters in dataset.json to the number of masks per case, or remove the ratersTr folder",
+            )
+        )
     elif spec.num_raters:
         wanted = set(range(spec.num_raters))
         for case in sorted(images):
@@ -360,12 +400,15 @@ def _counts(spec: DatasetSpec, images: dict[str, dict[int, Path]], raters: dict[
             extra = [have[r] for r in sorted(set(have) - wanted)]
             parts = [f"missing {', '.join(p.name for p in missing)}"] * bool(missing)
             parts += [f"unexpected {', '.join(p.name for p in extra)}"] * bool(extra)
-            found.append(problem(
-                RATER_COUNT_MISMATCH, (*missing, *extra),
-                f"case '{case}' has {len(have)} rater masks, dataset.json num_raters is {spec.num_raters} ({'; '.join(parts)})",
-                f"every case needs {RATERS_DIR}/{{case}}_r0 .. _r{spec.num_raters - 1}{spec.file_ending}; "
-                "an all-empty mask is valid for a rater who outlined nothing",
-            ))
+            found.append(
+                problem(
+                    RATER_COUNT_MISMATCH,
+                    (*missing, *extra),
+                    f"case '{case}' has {len(have)} rater masks, dataset.json num_raters is {spec.num_raters} ({'; '.join(parts)})",
+                    f"every case needs {RATERS_DIR}/{{case}}_r0 .. _r{spec.num_raters - 1}{spec.file_ending}; "
+                    "an all-empty mask is valid for a rater who outlined nothing",
+                )
+            )
     return found
 
 
@@ -374,16 +417,24 @@ def _groups(spec: DatasetSpec, images: dict[str, dict[int, Path]]) -> list[Probl
         return []
     json_path, found = spec.root / DATASET_JSON, []
     for case in sorted(set(spec.case_groups) - set(images)):
-        found.append(problem(
-            CASE_GROUPS_UNKNOWN_CASE, json_path, f"case_groups names case '{case}', which has no image files",
-            "remove it from case_groups in dataset.json, or add the case's files (check the spelling)",
-        ))
+        found.append(
+            problem(
+                CASE_GROUPS_UNKNOWN_CASE,
+                json_path,
+                f"case_groups names case '{case}', which has no image files",
+                "remove it from case_groups in dataset.json, or add the case's files (check the spelling)",
+            )
+        )
     kind = spec.group_kind or "group"
     for case in sorted(set(images) - set(spec.case_groups)):
         files = images[case]
-        found.append(problem(
-            CASE_WITHOUT_GROUP, files[min(files)], f"case '{case}' has no {kind} in case_groups",
-            f"add \"{case}\": <{kind} id> to case_groups; an ungrouped case is split on its own, which can put one "
-            f"{kind} in two folds",
-        ))
+        found.append(
+            problem(
+                CASE_WITHOUT_GROUP,
+                files[min(files)],
+                f"case '{case}' has no {kind} in case_groups",
+                f'add "{case}": <{kind} id> to case_groups; an ungrouped case is split on its own, which can put one '
+                f"{kind} in two folds",
+            )
+        )
     return found

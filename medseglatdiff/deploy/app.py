@@ -64,7 +64,16 @@ class EnsembleSegmentationApp(Application):
         model = resolve_model(context.model_path)
         logger.info("input %s, output %s, model %s", input_path, output_path, model.model_dir)
         if not is_dicom_input(input_path):
-            self.add_operator(FileEnsembleOperator(self, CountCondition(self, 1), model=model, input_path=input_path, output_folder=output_path, name="ensemble"))
+            self.add_operator(
+                FileEnsembleOperator(
+                    self,
+                    CountCondition(self, 1),
+                    model=model,
+                    input_path=input_path,
+                    output_folder=output_path,
+                    name="ensemble",
+                )
+            )
             return
         loader = DICOMDataLoaderOperator(self, CountCondition(self, 1), input_folder=input_path, name="dicom_loader")
         selector = DICOMSeriesSelectorOperator(self, rules=self.selection_rules, name="series_selector")

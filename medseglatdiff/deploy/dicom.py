@@ -51,7 +51,9 @@ def series_files(datasets: Sequence[Any]) -> list[Path]:
     for dataset in datasets:
         name = getattr(dataset, "filename", None)
         if not name or not Path(name).is_file():
-            raise MedsegError(f"DICOM instance {getattr(dataset, 'SOPInstanceUID', '?')} has no file on disk; the app reads series from files")
+            raise MedsegError(
+                f"DICOM instance {getattr(dataset, 'SOPInstanceUID', '?')} has no file on disk; the app reads series from files"
+            )
         files.append(Path(name))
     return files
 

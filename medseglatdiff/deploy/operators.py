@@ -31,7 +31,14 @@ logger = logging.getLogger(__name__)
 
 
 def _predict(model: DeployModel, input_path: Path, output: Path) -> dict[str, Any]:
-    return predict(input_path, output, model.model_dir, num_samples=model.num_samples, steps=model.num_inference_steps, progress=False)
+    return predict(
+        input_path,
+        output,
+        model.model_dir,
+        num_samples=model.num_samples,
+        steps=model.num_inference_steps,
+        progress=False,
+    )
 
 
 class DicomEnsembleOperator(Operator):
@@ -52,7 +59,15 @@ class DicomEnsembleOperator(Operator):
         workdir: where the series' files are gathered for predict (default: the system's temporary folder).
     """
 
-    def __init__(self, fragment: Fragment, *args: Any, model: DeployModel, output_folder: Path, workdir: Path | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        fragment: Fragment,
+        *args: Any,
+        model: DeployModel,
+        output_folder: Path,
+        workdir: Path | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.model = model
         self.output_folder = Path(output_folder)
         self.workdir = Path(workdir) if workdir else None
@@ -99,7 +114,9 @@ class FileEnsembleOperator(Operator):
         output_folder: where predict writes.
     """
 
-    def __init__(self, fragment: Fragment, *args: Any, model: DeployModel, input_path: Path, output_folder: Path, **kwargs: Any) -> None:
+    def __init__(
+        self, fragment: Fragment, *args: Any, model: DeployModel, input_path: Path, output_folder: Path, **kwargs: Any
+    ) -> None:
         self.model = model
         self.input_path = Path(input_path)
         self.output_folder = Path(output_folder)

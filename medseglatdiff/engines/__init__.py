@@ -22,8 +22,8 @@ from medseglatdiff.engines.ensemble_saver import EnsembleSaver
 from medseglatdiff.engines.handlers import EnsembleImageGridHandler, EnsembleMeand, LatentScaleHandler, ensemble_grid
 from medseglatdiff.engines.inferers import LatentEnsembleInferer
 from medseglatdiff.engines.optimisation import GradientClipping, LearningRateLogger, warmup_polynomial_lr
-from medseglatdiff.engines.progress import TrainingProgress, parse_duration
 from medseglatdiff.engines.prepare_batch import KeyPrepareBatch, LatentDiffusionPrepareBatch, unwrap
+from medseglatdiff.engines.progress import TrainingProgress, parse_duration
 from medseglatdiff.engines.weight_average import WeightAverage
 
 __all__ = [

@@ -37,7 +37,12 @@ class RNGState:
         version, internal, gauss_next = random.getstate()
         state: dict[str, Any] = {
             "python": [version, list(internal), gauss_next],
-            "numpy": {"keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+            "numpy": {
+                "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                "pos": int(pos),
+                "has_gauss": int(has_gauss),
+                "cached": float(cached),
+            },
             "torch": torch.get_rng_state(),
         }
         if torch.cuda.is_available():
@@ -49,7 +54,9 @@ class RNGState:
         random.setstate((int(version), tuple(int(i) for i in internal), gauss_next))
         numpy_state = state["numpy"]
         keys = np.asarray(numpy_state["keys"].numpy(), dtype=np.uint32)
-        np.random.set_state(("MT19937", keys, int(numpy_state["pos"]), int(numpy_state["has_gauss"]), float(numpy_state["cached"])))
+        np.random.set_state(
+            ("MT19937", keys, int(numpy_state["pos"]), int(numpy_state["has_gauss"]), float(numpy_state["cached"]))
+        )
         torch.set_rng_state(state["torch"].cpu())
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
@@ -57,10 +64,15 @@ class RNGState:
 
 def checkpoint_state(objects: Mapping[str, Any]) -> dict[str, Any]:
     """``{name: state_dict}`` of every object, unwrapping DistributedDataParallel modules."""
-    return {name: unwrap(obj).state_dict() if isinstance(obj, torch.nn.Module) else obj.state_dict() for name, obj in objects.items()}
+    return {
+        name: unwrap(obj).state_dict() if isinstance(obj, torch.nn.Module) else obj.state_dict()
+        for name, obj in objects.items()
+    }
 
 
-def save_checkpoint(path: str | os.PathLike, objects: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike, objects: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+) -> Path:
     """Write the objects' state (plus JSON-like ``extra``) to ``path`` atomically."""
     state = checkpoint_state(objects)
     if extra:
@@ -70,7 +82,9 @@ def save_checkpoint(path: str | os.PathLike, objects: Mapping[str, Any], extra: 
     return Path(path)
 
 
-def load_checkpoint(path: str | os.PathLike, objects: Mapping[str, Any], map_location: str | torch.device | None = "cpu") -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike, objects: Mapping[str, Any], map_location: str | torch.device | None = "cpu"
+) -> dict[str, Any]:
     """Restore ``objects`` in place from ``path`` (keys missing from the file are an error) and return the raw state.
 
     An Ignite engine among the objects gets its epoch and iteration back; its ``max_epochs`` and
@@ -100,7 +114,13 @@ class AtomicCheckpointSaver:
         epoch_interval: save every N epochs.
     """
 
-    def __init__(self, save_dir: str | os.PathLike, objects: Mapping[str, Any], filename: str = "checkpoint.pt", epoch_interval: int = 1) -> None:
+    def __init__(
+        self,
+        save_dir: str | os.PathLike,
+        objects: Mapping[str, Any],
+        filename: str = "checkpoint.pt",
+        epoch_interval: int = 1,
+    ) -> None:
         self.path = Path(save_dir) / filename
         self.objects = dict(objects)
         self.epoch_interval = max(int(epoch_interval), 1)

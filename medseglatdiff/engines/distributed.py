@@ -72,7 +72,9 @@ def ddp(network: torch.nn.Module, device: torch.device | str) -> torch.nn.Module
     if not is_distributed():
         return network
     device = torch.device(device)
-    device_ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
+    device_ids = (
+        [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
+    )
     return torch.nn.parallel.DistributedDataParallel(network, device_ids=device_ids)
 
 

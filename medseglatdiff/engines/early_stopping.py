@@ -28,7 +28,9 @@ METRICS = {"reconstruction_dice": "mask", "reconstruction_l1": "image"}
 
 
 @torch.no_grad()
-def reconstruction_score(network: nn.Module, loader: Iterable[Any], metric: str, device: torch.device | str, key: str | None = None) -> float:
+def reconstruction_score(
+    network: nn.Module, loader: Iterable[Any], metric: str, device: torch.device | str, key: str | None = None
+) -> float:
     """The autoencoder's validation score (see the module docstring) over every batch of ``loader``."""
     key = key or METRICS[metric]
     was_training = network.training
@@ -125,8 +127,10 @@ class AutoencoderStopper:
             return
         self.flat += 1
         if self.patience and self.flat >= self.patience:
-            engine.state.stop_reason = (f"{self.tag} plateaued at {self.best:.4f} (no gain of {self.min_delta:g} in {self.patience} "
-                                        f"evaluations) at epoch {epoch}")
+            engine.state.stop_reason = (
+                f"{self.tag} plateaued at {self.best:.4f} (no gain of {self.min_delta:g} in {self.patience} "
+                f"evaluations) at epoch {epoch}"
+            )
             engine.terminate()
 
     def state_dict(self) -> dict[str, Any]:

@@ -73,7 +73,11 @@ class EnsembleSaver:
                 with atomic_path(self.save_dir / f"{case}.npz") as tmp:
                     with open(tmp, "wb") as handle:
                         np.savez_compressed(
-                            handle, samples=samples.astype(np.float16), mean=summary.mean, mask=summary.mask, confidence=summary.confidence
+                            handle,
+                            samples=samples.astype(np.float16),
+                            mean=summary.mean,
+                            mask=summary.mask,
+                            confidence=summary.confidence,
                         )
             self.rows.append({"case": case, **self.score(samples, label, raters)})
 
@@ -82,4 +86,6 @@ class EnsembleSaver:
             return
         keys = sorted({k for row in self.rows for k in row if k != "case"})
         means = {k: float(np.mean([row[k] for row in self.rows if k in row])) for k in keys}
-        write_json_atomic(self.save_dir / "summary.json", {"threshold": self.threshold, "mean": means, "cases": self.rows})
+        write_json_atomic(
+            self.save_dir / "summary.json", {"threshold": self.threshold, "mean": means, "cases": self.rows}
+        )

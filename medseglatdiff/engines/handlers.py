@@ -71,7 +71,9 @@ class LatentScaleHandler:
         self.scaling.fit(torch.cat(image_latents) if image_latents else None, torch.cat(mask_latents))
         broadcast_tensor_(self.scaling.image)
         broadcast_tensor_(self.scaling.mask)
-        logger.info("latent scale factors set from %d training batch(es): %s", len(image_latents), self.scaling.extra_repr())
+        logger.info(
+            "latent scale factors set from %d training batch(es): %s", len(image_latents), self.scaling.extra_repr()
+        )
 
 
 class EnsembleMeand(MapTransform):

@@ -35,6 +35,7 @@ def warmup_polynomial_lr(
     The scheduler's ``lr_lambdas[0].schedule`` is the :class:`WarmupPolynomial` (its ``total`` can be changed).
     """
     schedule = WarmupPolynomial(total_iterations, warmup_fraction, power)
+
     # a lambda, not the object itself: LambdaLR checkpoints callable objects (a pickled class, which torch.load
     # with weights_only=True refuses) but not functions
     def factor(iteration: int) -> float:
@@ -69,7 +70,9 @@ class GradientClipping:
 class LearningRateLogger:
     """Write the optimiser's learning rate to TensorBoard every ``interval`` iterations (tag ``<tag>``)."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, summary_writer: Any, tag: str = "lr", interval: int = 1) -> None:
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, summary_writer: Any, tag: str = "lr", interval: int = 1
+    ) -> None:
         self.optimizer = optimizer
         self.writer = summary_writer
         self.tag = tag

@@ -36,12 +36,20 @@ class KeyPrepareBatch(PrepareBatch):
         self.target_key = target_key
 
     def __call__(
-        self, batchdata: Mapping[str, Any], device: str | torch.device | None = None, non_blocking: bool = False, **kwargs: Any
+        self,
+        batchdata: Mapping[str, Any],
+        device: str | torch.device | None = None,
+        non_blocking: bool = False,
+        **kwargs: Any,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        inputs = torch.as_tensor(batchdata[self.input_key]).float().to(device=device, non_blocking=non_blocking, **kwargs)
+        inputs = (
+            torch.as_tensor(batchdata[self.input_key]).float().to(device=device, non_blocking=non_blocking, **kwargs)
+        )
         if self.target_key == self.input_key:
             return inputs, inputs
-        target = torch.as_tensor(batchdata[self.target_key]).float().to(device=device, non_blocking=non_blocking, **kwargs)
+        target = (
+            torch.as_tensor(batchdata[self.target_key]).float().to(device=device, non_blocking=non_blocking, **kwargs)
+        )
         return inputs, target
 
 
@@ -86,7 +94,9 @@ class LatentDiffusionPrepareBatch(DiffusionPrepareBatch):
         scheduler: Scheduler | None = None,
     ) -> None:
         super().__init__(num_train_timesteps=num_train_timesteps)
-        self.image_autoencoder = image_autoencoder.eval().requires_grad_(False) if image_autoencoder is not None else None
+        self.image_autoencoder = (
+            image_autoencoder.eval().requires_grad_(False) if image_autoencoder is not None else None
+        )
         self.mask_autoencoder = mask_autoencoder.eval().requires_grad_(False)
         self.scaling = scaling
         self.image_key = image_key
@@ -106,15 +116,29 @@ class LatentDiffusionPrepareBatch(DiffusionPrepareBatch):
         return noise
 
     def __call__(  # type: ignore[override]
-        self, batchdata: Mapping[str, Any], device: str | torch.device | None = None, non_blocking: bool = False, **kwargs: Any
+        self,
+        batchdata: Mapping[str, Any],
+        device: str | torch.device | None = None,
+        non_blocking: bool = False,
+        **kwargs: Any,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], tuple, dict]:
         if not self.scaling.is_set:
             raise RuntimeError("latent scale factors are not set; attach LatentScaleHandler to the trainer")
-        images = torch.as_tensor(batchdata[self.image_key]).float().to(device=device, non_blocking=non_blocking, **kwargs)
+        images = (
+            torch.as_tensor(batchdata[self.image_key]).float().to(device=device, non_blocking=non_blocking, **kwargs)
+        )
         masks = torch.as_tensor(batchdata[self.mask_key]).float().to(device=device, non_blocking=non_blocking, **kwargs)
-        condition = image_condition(images, self.conditioning, self.latent_factor, self.image_autoencoder, self.scaling.image.to(images.device))
+        condition = image_condition(
+            images, self.conditioning, self.latent_factor, self.image_autoencoder, self.scaling.image.to(images.device)
+        )
         latents = encode_masks(self.mask_autoencoder, masks, self.scaling.mask.to(images.device))
         noise = self.get_noise(latents)
         timesteps = self.get_timesteps(latents)
-        targets = {"target": self.get_target(latents, noise, timesteps), "latents": latents, "noise": noise, "timesteps": timesteps, "masks": masks}
+        targets = {
+            "target": self.get_target(latents, noise, timesteps),
+            "latents": latents,
+            "noise": noise,
+            "timesteps": timesteps,
+            "masks": masks,
+        }
         return latents, targets, (), {"noise": noise, "timesteps": timesteps, "condition": condition, "mode": "concat"}

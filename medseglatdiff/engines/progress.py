@@ -49,7 +49,9 @@ def parse_duration(value: str | float | int | None) -> float | None:
         text = str(value).strip().lower().replace(" ", "")
         parts = re.findall(r"(\d+(?:\.\d+)?)(h|min|m|sec|s)?", text)
         if not parts or "".join(n + (u or "") for n, u in parts) != text:
-            raise MedsegError(f"--time_budget {value!r}: not a duration; use seconds (600) or a unit: 90s, 20m, 1.5h, 1h30m")
+            raise MedsegError(
+                f"--time_budget {value!r}: not a duration; use seconds (600) or a unit: 90s, 20m, 1.5h, 1h30m"
+            )
         seconds = sum(float(n) * _UNITS[u or "s"] for n, u in parts)
     if seconds <= 0:
         raise MedsegError(f"--time_budget {value!r}: must be a positive duration")
@@ -113,7 +115,7 @@ class TrainingProgress:
         """The seconds ``stage`` may use: its share of the budget left, among itself and the stages after it."""
         if self.budget is None:
             return None
-        later = [s for s in STAGES[STAGES.index(stage):] if s not in self.finished]
+        later = [s for s in STAGES[STAGES.index(stage) :] if s not in self.finished]
         total = sum(self.shares[s] for s in later) or 1.0
         return max(self.budget - self.elapsed, 0.0) * self.shares[stage] / total
 
@@ -125,16 +127,22 @@ class TrainingProgress:
         """The plan printed before training starts."""
         stages = [s for s in STAGES if trained.get(s, True)]
         if self.budget is None:
-            return ("no time budget: each stage runs its planned epochs; its duration and ETA are logged once its first "
-                    "iterations are timed (pass --time_budget 20m to fit the run to a budget)")
+            return (
+                "no time budget: each stage runs its planned epochs; its duration and ETA are logged once its first "
+                "iterations are timed (pass --time_budget 20m to fit the run to a budget)"
+            )
         total = sum(self.shares[s] for s in stages) or 1.0
-        parts = [f"{s.replace('_', ' ')} {100 * self.shares[s] / total:.0f}% (~{format_seconds(self.budget * self.shares[s] / total)})"
-                 for s in stages]
+        parts = [
+            f"{s.replace('_', ' ')} {100 * self.shares[s] / total:.0f}% (~{format_seconds(self.budget * self.shares[s] / total)})"
+            for s in stages
+        ]
         skipped = [s.replace("_", " ") for s in STAGES if s not in stages]
-        return (f"time budget {format_seconds(self.budget)} (ETA {_clock_time(self.budget)}): {', '.join(parts)}"
-                + (f"; not trained: {', '.join(skipped)}" if skipped else "")
-                + ". Each stage times its first iterations, then sets its epochs to fill its share; time a stage leaves "
-                  "(an early stop) goes to the next ones.")
+        return (
+            f"time budget {format_seconds(self.budget)} (ETA {_clock_time(self.budget)}): {', '.join(parts)}"
+            + (f"; not trained: {', '.join(skipped)}" if skipped else "")
+            + ". Each stage times its first iterations, then sets its epochs to fill its share; time a stage leaves "
+            "(an early stop) goes to the next ones."
+        )
 
     # ---- bar and history --------------------------------------------------------------------------------------
     def _bar_total(self) -> float:
@@ -148,8 +156,14 @@ class TrainingProgress:
         from tqdm import tqdm
 
         if self._bar is None:
-            self._bar = tqdm(total=round(self._bar_total()), desc="training (all stages)", unit="s", position=1, leave=True,
-                             bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
+            self._bar = tqdm(
+                total=round(self._bar_total()),
+                desc="training (all stages)",
+                unit="s",
+                position=1,
+                leave=True,
+                bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]",
+            )
         self._bar.total = round(max(self._bar_total(), self.elapsed))
         self._bar.n = min(round(self.elapsed), self._bar.total)
         self._bar.set_description(f"training ({stage.replace('_', ' ')})")
@@ -176,7 +190,12 @@ class TrainingProgress:
             for name, points in series.items():
                 xs, ys = zip(*points)
                 ax = axes[0] if name == "loss" else axes[1] if name == "lr" else axes[2]
-                ax.plot(xs, ys, label=f"{stage.replace('_', ' ')}" + ("" if name in ("loss", "lr") else f": {name}"), linewidth=1)
+                ax.plot(
+                    xs,
+                    ys,
+                    label=f"{stage.replace('_', ' ')}" + ("" if name in ("loss", "lr") else f": {name}"),
+                    linewidth=1,
+                )
         axes[0].set_title("training loss", fontsize=9)
         axes[0].set_yscale("log")
         axes[1].set_title("learning rate", fontsize=9)
@@ -202,8 +221,14 @@ class TrainingProgress:
             self._bar.close()
             self._bar = None
 
-    def stage(self, name: str, optimizer: Any = None, lr_scheduler: Any = None, epoch_level_schedule: bool = True,
-              evaluator: Any = None) -> StageProgress:
+    def stage(
+        self,
+        name: str,
+        optimizer: Any = None,
+        lr_scheduler: Any = None,
+        epoch_level_schedule: bool = True,
+        evaluator: Any = None,
+    ) -> StageProgress:
         """The handler of stage ``name`` (attach it to the stage's trainer); ``evaluator``: whose metrics to record too."""
         return StageProgress(self, name, optimizer, lr_scheduler, epoch_level_schedule, evaluator)
 
@@ -211,8 +236,15 @@ class TrainingProgress:
 class StageProgress:
     """One stage's part of :class:`TrainingProgress`: calibration, epochs from the budget, bar, history."""
 
-    def __init__(self, run: TrainingProgress, stage: str, optimizer: Any, lr_scheduler: Any, epoch_level_schedule: bool,
-                 evaluator: Any = None) -> None:
+    def __init__(
+        self,
+        run: TrainingProgress,
+        stage: str,
+        optimizer: Any,
+        lr_scheduler: Any,
+        epoch_level_schedule: bool,
+        evaluator: Any = None,
+    ) -> None:
         self.run = run
         self.evaluator = evaluator
         self.stage = stage
@@ -248,17 +280,31 @@ class StageProgress:
             remaining = max(int(engine.state.max_epochs) * length - done, 0)
             estimate = remaining * seconds_per_iteration
             self.run.estimates[self.stage] = self.run.elapsed + estimate
-            logger.info("stage %s: %.3g s per iteration -> %d iterations (%d epochs) take ~%s, ETA %s", self.stage, seconds_per_iteration,
-                        remaining, engine.state.max_epochs, format_seconds(estimate), _clock_time(estimate))
+            logger.info(
+                "stage %s: %.3g s per iteration -> %d iterations (%d epochs) take ~%s, ETA %s",
+                self.stage,
+                seconds_per_iteration,
+                remaining,
+                engine.state.max_epochs,
+                format_seconds(estimate),
+                _clock_time(estimate),
+            )
             return
         left = max(self.allotted - (time.perf_counter() - self._start), 0.0)
         iterations = done + int(left / max(seconds_per_iteration, 1e-9))
         epochs = max(int(math.ceil(iterations / length)), int(engine.state.epoch) + 1)
         engine.state.max_epochs = epochs
         self._stretch_schedule(epochs, length)
-        logger.info("stage %s: %.3g s per iteration -> %d epochs of %d iterations in its %s, ETA %s (whole run %s)", self.stage,
-                    seconds_per_iteration, epochs, length, format_seconds(self.allotted), _clock_time(left),
-                    _clock_time(max((self.run.budget or 0) - self.run.elapsed, 0)))
+        logger.info(
+            "stage %s: %.3g s per iteration -> %d epochs of %d iterations in its %s, ETA %s (whole run %s)",
+            self.stage,
+            seconds_per_iteration,
+            epochs,
+            length,
+            format_seconds(self.allotted),
+            _clock_time(left),
+            _clock_time(max((self.run.budget or 0) - self.run.elapsed, 0)),
+        )
 
     def _stretch_schedule(self, epochs: int, length: int) -> None:
         scheduler = self.lr_scheduler
@@ -282,7 +328,12 @@ class StageProgress:
         if loss is not None:
             self.run.record(self.stage, "loss", self.run._offset + int(engine.state.iteration), float(loss))
         if self.optimizer is not None:
-            self.run.record(self.stage, "lr", self.run._offset + int(engine.state.iteration), float(self.optimizer.param_groups[0]["lr"]))
+            self.run.record(
+                self.stage,
+                "lr",
+                self.run._offset + int(engine.state.iteration),
+                float(self.optimizer.param_groups[0]["lr"]),
+            )
         self.run._advance(self.stage)
         if self.allotted is not None and self._calibrated and time.perf_counter() - self._start >= self.allotted:
             engine.state.stop_reason = f"its share of the time budget ({format_seconds(self.allotted)}) is spent"
@@ -294,13 +345,17 @@ class StageProgress:
             metrics.update(self.evaluator.state.metrics)
         for name, value in metrics.items():
             if isinstance(value, (int, float)) and ("val" in name or "dice" in name):
-                self.run.record(self.stage, name.split("/")[-1], self.run._offset + int(engine.state.iteration), float(value))
+                self.run.record(
+                    self.stage, name.split("/")[-1], self.run._offset + int(engine.state.iteration), float(value)
+                )
         self.run.plot()
 
     def _completed(self, engine: Engine) -> None:
         if self.allotted is not None and self._calibrated and not getattr(engine.state, "stop_reason", None):
-            engine.state.stop_reason = (f"the {engine.state.max_epochs} epochs fitted to its share of the time budget "
-                                        f"({format_seconds(self.allotted)}) are trained")
+            engine.state.stop_reason = (
+                f"the {engine.state.max_epochs} epochs fitted to its share of the time budget "
+                f"({format_seconds(self.allotted)}) are trained"
+            )
         self.run.finished.add(self.stage)
         self.run._offset += int(engine.state.iteration)
         self.run.plot(force=True)

@@ -41,7 +41,9 @@ class WeightAverage:
         self.decay = float(decay or 0.0)
         if not 0.0 <= self.decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {decay}")
-        self.averaged = AveragedModel(network, avg_fn=warmup_ema_fn(self.decay), use_buffers=True) if self.decay > 0 else None
+        self.averaged = (
+            AveragedModel(network, avg_fn=warmup_ema_fn(self.decay), use_buffers=True) if self.decay > 0 else None
+        )
 
     @property
     def module(self) -> nn.Module:

@@ -64,7 +64,9 @@ def merged_classes(pred: Path, spec: DatasetSpec) -> bool:
     try:
         classes = json.loads(record.read_text(encoding="utf-8")).get("mask", {}).get("classes", {})
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
-        raise MedsegError(f"{record}: not valid JSON ({exc}); delete it if the masks carry the dataset's own labels") from exc
+        raise MedsegError(
+            f"{record}: not valid JSON ({exc}); delete it if the masks carry the dataset's own labels"
+        ) from exc
     return isinstance(classes, dict) and len(classes) > 1
 
 
@@ -82,7 +84,9 @@ def score_case(job: CaseJob) -> tuple[dict[str, Any], np.ndarray]:
             f"{ref.shape}; predictions must be written in the input's original geometry"
         )
     row: dict[str, Any] = {"case": case, "group": spec.group_of(case) or ""}
-    scores = overlap_metrics(prediction, ref, list(job.classes.values()), spacing=reference.geometry.spacing, surface=job.surface)
+    scores = overlap_metrics(
+        prediction, ref, list(job.classes.values()), spacing=reference.geometry.spacing, surface=job.surface
+    )
     for name, value in job.classes.items():
         for metric, score in scores[value].items():
             row[f"{metric}_{name}"] = score
@@ -101,7 +105,9 @@ def score_case(job: CaseJob) -> tuple[dict[str, Any], np.ndarray]:
         row["ece"] = expected_calibration_error(probability, target, NUM_BINS)
         curve = reliability_curve(probability, target, NUM_BINS)
         counts = curve["count"]
-        bins = np.stack([counts, np.nan_to_num(curve["mean_probability"]) * counts, np.nan_to_num(curve["mean_target"]) * counts])
+        bins = np.stack(
+            [counts, np.nan_to_num(curve["mean_probability"]) * counts, np.nan_to_num(curve["mean_target"]) * counts]
+        )
     return row, bins
 
 
@@ -109,7 +115,12 @@ def _stats(values: list[float]) -> dict[str, float]:
     finite = np.asarray([v for v in values if isinstance(v, (int, float)) and math.isfinite(v)], dtype=np.float64)
     if finite.size == 0:
         return {"mean": float("nan"), "std": float("nan"), "median": float("nan"), "n": 0}
-    return {"mean": float(finite.mean()), "std": float(finite.std()), "median": float(np.median(finite)), "n": int(finite.size)}
+    return {
+        "mean": float(finite.mean()),
+        "std": float(finite.std()),
+        "median": float(np.median(finite)),
+        "n": int(finite.size),
+    }
 
 
 def _nanmean(values: list[float]) -> float:
@@ -122,7 +133,11 @@ def summarise(rows: list[dict[str, Any]], classes: dict[str, int], bins: np.ndar
     metric_columns = sorted({k for row in rows for k in row if k not in ("case", "group", "num_samples")})
     per_class: dict[str, dict[str, Any]] = {}
     for name in classes:
-        per_class[name] = {c[: -len(name) - 1]: _stats([r.get(c, float("nan")) for r in rows]) for c in metric_columns if c.endswith(f"_{name}")}
+        per_class[name] = {
+            c[: -len(name) - 1]: _stats([r.get(c, float("nan")) for r in rows])
+            for c in metric_columns
+            if c.endswith(f"_{name}")
+        }
     overall: dict[str, Any] = {}
     for metric in ("dice", "iou", "hd95", "assd"):
         means = [_nanmean([r.get(f"{metric}_{n}", float("nan")) for n in classes]) for r in rows]
@@ -181,7 +196,9 @@ def evaluate(
     predicted = layout.predicted_cases()
     unknown = sorted(set(predicted) - set(spec.case_ids()))
     if unknown:
-        raise MedsegError(f"{pred}: predictions for cases not in {spec.root}: {', '.join(unknown[:5])}; is --ref the right dataset?")
+        raise MedsegError(
+            f"{pred}: predictions for cases not in {spec.root}: {', '.join(unknown[:5])}; is --ref the right dataset?"
+        )
     if not predicted:
         raise MedsegError(f"{pred}: no predicted masks named {{case}}{spec.file_ending} for the cases of {spec.root}")
     merge = merged_classes(pred, spec)
@@ -195,8 +212,15 @@ def evaluate(
         results = [score_case(job) for job in tqdm(jobs, **bar)]
     rows = [row for row, _ in results]
     summary = summarise(rows, classes, np.sum([b for _, b in results], axis=0))
-    summary.update({"prediction": str(pred.resolve()), "reference": str(spec.root.resolve()), "num_reference_cases": len(spec.case_ids()),
-                    "classes": classes, "merged_classes": merge})
+    summary.update(
+        {
+            "prediction": str(pred.resolve()),
+            "reference": str(spec.root.resolve()),
+            "num_reference_cases": len(spec.case_ids()),
+            "classes": classes,
+            "merged_classes": merge,
+        }
+    )
     out = Path(out) if out else pred / "evaluation"
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "per_case.csv", _csv_text(rows))
@@ -206,4 +230,3 @@ def evaluate(
 
         draw_figures(rows, summary, spec, layout, out / "figures")
     return summary
-

@@ -41,7 +41,9 @@ def _case_metric(row: dict[str, Any], metric: str) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
-def draw_figures(rows: list[dict[str, Any]], summary: dict[str, Any], spec: DatasetSpec, layout: PredictionLayout, out: Path) -> list[Path]:
+def draw_figures(
+    rows: list[dict[str, Any]], summary: dict[str, Any], spec: DatasetSpec, layout: PredictionLayout, out: Path
+) -> list[Path]:
     """Draw every figure into ``out``; returns the written paths."""
     out.mkdir(parents=True, exist_ok=True)
     written = [_histograms(rows, out / "metric_histograms.png")]
@@ -85,7 +87,11 @@ def _reliability(curve: dict[str, list[float]], path: Path) -> Path:
 def _display_slice(array: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, int | None]:
     """2D view (y, x) of a (C, x, y[, z]) array: the slice with the most reference foreground in 3D."""
     if array.ndim == 4:
-        index = int(np.argmax((reference > 0).sum(axis=tuple(range(reference.ndim - 1))))) if reference.any() else array.shape[-1] // 2
+        index = (
+            int(np.argmax((reference > 0).sum(axis=tuple(range(reference.ndim - 1)))))
+            if reference.any()
+            else array.shape[-1] // 2
+        )
         return array[..., index], index
     return array, None
 
@@ -106,7 +112,9 @@ def _worst_cases(rows: list[dict[str, Any]], spec: DatasetSpec, layout: Predicti
         ax_image.contour(ref2d[0].T > 0, levels=[0.5], colors="lime", linewidths=1)
         ax_image.contour(pred2d[0].T > 0, levels=[0.5], colors="red", linewidths=1)
         where = f" z={index}" if index is not None else ""
-        ax_image.set_title(f"{case}{where}: Dice {_case_metric(row, 'dice'):.3f}\ngreen reference, red prediction", fontsize=8)
+        ax_image.set_title(
+            f"{case}{where}: Dice {_case_metric(row, 'dice'):.3f}\ngreen reference, red prediction", fontsize=8
+        )
         if layout.confidence(case).exists():
             conf, _ = _display_slice(layout.read_map(layout.confidence(case))[None], reference)
             handle = ax_conf.imshow(conf[0].T, cmap="magma", vmin=0, vmax=1)

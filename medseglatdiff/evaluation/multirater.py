@@ -117,7 +117,12 @@ def reliability_curve(probability: np.ndarray, target: np.ndarray, num_bins: int
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_p = np.bincount(index, weights=p, minlength=num_bins) / counts
         mean_y = np.bincount(index, weights=y, minlength=num_bins) / counts
-    return {"count": counts, "mean_probability": mean_p, "mean_target": mean_y, "edges": np.linspace(0, 1, num_bins + 1)}
+    return {
+        "count": counts,
+        "mean_probability": mean_p,
+        "mean_target": mean_y,
+        "edges": np.linspace(0, 1, num_bins + 1),
+    }
 
 
 def expected_calibration_error(probability: np.ndarray, target: np.ndarray, num_bins: int = 10) -> float:

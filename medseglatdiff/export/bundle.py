@@ -180,15 +180,30 @@ def export(
             shutil.copy2(selection_file, models / configuration / MODEL_SELECTION_FILE)
             selection = load_model_selection(models / configuration).to_dict()
         torch.save(first.segmenter.state_dict(), models / MODEL_FILE)
-        metadata = bundle_metadata(info, name, [f.name for f in folds], settings["num_samples"], settings["num_inference_steps"], version)
+        metadata = bundle_metadata(
+            info, name, [f.name for f in folds], settings["num_samples"], settings["num_inference_steps"], version
+        )
         write_json_atomic(tmp / "configs" / "metadata.json", metadata)
-        config = inference_config(uuid.uuid4().hex, configuration, info["networks"], info["diffusion"], settings["num_samples"], settings["num_inference_steps"],
-                                  str(info.get("conditioning", "image_latent")))
+        config = inference_config(
+            uuid.uuid4().hex,
+            configuration,
+            info["networks"],
+            info["diffusion"],
+            settings["num_samples"],
+            settings["num_inference_steps"],
+            str(info.get("conditioning", "image_latent")),
+        )
         write_json_atomic(tmp / "configs" / INFERENCE_CONFIG, config)
         write_text_atomic(tmp / "configs" / "logging.conf", LOGGING_CONF)
-        write_text_atomic(tmp / "docs" / "README.md", bundle_readme(name, metadata, configuration, [f.name for f in folds], selection))
+        write_text_atomic(
+            tmp / "docs" / "README.md", bundle_readme(name, metadata, configuration, [f.name for f in folds], selection)
+        )
         write_text_atomic(tmp / "LICENSE", _license_text())
-        logger.info("tracing network_def to TorchScript (%d samples, %d DDIM steps)", settings["num_samples"], settings["num_inference_steps"])
+        logger.info(
+            "tracing network_def to TorchScript (%d samples, %d DDIM steps)",
+            settings["num_samples"],
+            settings["num_inference_steps"],
+        )
         _export_torchscript(tmp, [1, int(info["num_channels"]), *[int(p) for p in info["patch_size"]]])
         try:
             verify_bundle(tmp, net_in_out=verify)
@@ -200,4 +215,3 @@ def export(
         raise
     logger.info("exported %s (%s) to %s", model, ", ".join(f.name for f in folds), out)
     return out
-

@@ -33,7 +33,9 @@ class MissingArgumentError(MedsegError):
 
 def missing_argument(flag: str, meaning: str) -> Any:
     """Default of a required config value: raise, naming the flag (overriding the value skips this)."""
-    raise MissingArgumentError(f"{flag} is required: {meaning} (python -m monai.bundle run --config_file .../configs/{INFERENCE_CONFIG} --input_dir IN --output_dir OUT)")
+    raise MissingArgumentError(
+        f"{flag} is required: {meaning} (python -m monai.bundle run --config_file .../configs/{INFERENCE_CONFIG} --input_dir IN --output_dir OUT)"
+    )
 
 
 def _uid_of(config: Path) -> str | None:
@@ -57,7 +59,9 @@ def locate_bundle_root(uid: str) -> str:
         config = folder / "configs" / INFERENCE_CONFIG
         if config.is_file() and _uid_of(config) == uid:
             return str(folder.resolve())
-    raise MedsegError(f"cannot find the folder of bundle {uid} (configs/{INFERENCE_CONFIG} with this bundle_uid); pass --bundle_root DIST/NAME")
+    raise MedsegError(
+        f"cannot find the folder of bundle {uid} (configs/{INFERENCE_CONFIG} with this bundle_uid); pass --bundle_root DIST/NAME"
+    )
 
 
 def inference_config(
@@ -81,7 +85,13 @@ def inference_config(
         conditioning: what the denoiser sees of the image (``model.json``'s ``conditioning``).
     """
     return {
-        "imports": ["$import os", "$import torch", "$import medseglatdiff", "$import medseglatdiff.export", "$import medseglatdiff.inference.predict"],
+        "imports": [
+            "$import os",
+            "$import torch",
+            "$import medseglatdiff",
+            "$import medseglatdiff.export",
+            "$import medseglatdiff.inference.predict",
+        ],
         UID_KEY: uid,
         "bundle_root": f"$medseglatdiff.export.locate_bundle_root(@{UID_KEY})",
         "model_dir": f"$os.path.join(@bundle_root, 'models', '{configuration}')",

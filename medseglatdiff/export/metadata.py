@@ -19,9 +19,22 @@ from pathlib import Path
 from typing import Any
 
 #: The URL recorded in ``metadata.json`` (MONAI's published schema); checks use :func:`schema_path` instead.
-MONAI_SCHEMA_URL = "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/meta_schema_20240725.json"
+MONAI_SCHEMA_URL = (
+    "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/meta_schema_20240725.json"
+)
 SCHEMA_FILE = "monai_bundle_metadata.schema.json"
-REQUIRED_PACKAGES = ("medseglatdiff", "monai", "torch", "pytorch-ignite", "einops", "numpy", "scipy", "nibabel", "SimpleITK", "pillow")
+REQUIRED_PACKAGES = (
+    "medseglatdiff",
+    "monai",
+    "torch",
+    "pytorch-ignite",
+    "einops",
+    "numpy",
+    "scipy",
+    "nibabel",
+    "SimpleITK",
+    "pillow",
+)
 
 
 def schema_path() -> Path:
@@ -90,7 +103,9 @@ def network_data_format(info: Mapping[str, Any], num_samples: int, modality: str
                 "dtype": "float32",
                 "value_range": [0, 1],
                 "is_patch_data": True,
-                "channel_def": {str(k): f"sample {k}: probability of {meaning} ({classes})" for k in range(int(num_samples))},
+                "channel_def": {
+                    str(k): f"sample {k}: probability of {meaning} ({classes})" for k in range(int(num_samples))
+                },
             }
         },
     }
@@ -131,7 +146,12 @@ def bundle_metadata(
     return {
         "schema": MONAI_SCHEMA_URL,
         "version": version,
-        "changelog": dict(changelog or {version: f"exported by medseglatdiff on {today} from {', '.join(folds)} ({info.get('configuration')} configuration)"}),
+        "changelog": dict(
+            changelog
+            or {
+                version: f"exported by medseglatdiff on {today} from {', '.join(folds)} ({info.get('configuration')} configuration)"
+            }
+        ),
         "monai_version": monai.__version__,
         "pytorch_version": torch.__version__.split("+")[0],
         "numpy_version": numpy.__version__,
@@ -147,12 +167,19 @@ def bundle_metadata(
         "copyright": source.get("copyright") or "Copyright (c) medseglatdiff contributors, Apache-2.0",
         "data_source": source.get("data_source") or str(dataset),
         "data_type": source.get("data_type") or str(info.get("file_ending") or "images"),
-        "image_classes": source.get("image_classes") or f"{info['num_channels']} channel(s), normalised as plans.json says",
-        "label_classes": source.get("label_classes") or ", ".join(f"{v}: {k}" for k, v in dict(info.get("labels") or {}).items()),
+        "image_classes": source.get("image_classes")
+        or f"{info['num_channels']} channel(s), normalised as plans.json says",
+        "label_classes": source.get("label_classes")
+        or ", ".join(f"{v}: {k}" for k, v in dict(info.get("labels") or {}).items()),
         "pred_classes": f"{num_samples} sampled foreground probabilities; their mean thresholded at {threshold:g} is the mask, 1 - binary entropy of the mean the confidence",
         "eval_metrics": dict(source.get("eval_metrics") or {}),
         "intended_use": source.get("intended_use") or "Research only; not for clinical use.",
-        "references": list(source.get("references") or ["Huynh Trinh Ngoc et al., Diffusion Model in Latent Space for Medical Image Segmentation Task, arXiv:2512.01292"]),
+        "references": list(
+            source.get("references")
+            or [
+                "Huynh Trinh Ngoc et al., Diffusion Model in Latent Space for Medical Image Segmentation Task, arXiv:2512.01292"
+            ]
+        ),
         "network_data_format": network_data_format(info, num_samples, _modality(info, source)),
         "medseglatdiff": {
             "bundle_name": info.get("bundle_name"),
@@ -179,5 +206,8 @@ def verify_bundle(bundle_dir: str | os.PathLike, net_in_out: bool = True) -> Non
     verify_metadata(meta_file=meta_file, filepath=str(schema_path()))
     if net_in_out:
         verify_net_in_out(
-            net_id="network_def", meta_file=meta_file, config_file=str(bundle_dir / "configs" / "inference.json"), device="cpu"
+            net_id="network_def",
+            meta_file=meta_file,
+            config_file=str(bundle_dir / "configs" / "inference.json"),
+            device="cpu",
         )

@@ -61,7 +61,9 @@ class EnsembleSampler(LatentDiffusionSegmenter):
             conditioning=conditioning,
         )
         if int(num_samples) < 1 or int(num_inference_steps) < 1:
-            raise ValueError(f"num_samples ({num_samples}) and num_inference_steps ({num_inference_steps}) must be at least 1")
+            raise ValueError(
+                f"num_samples ({num_samples}) and num_inference_steps ({num_inference_steps}) must be at least 1"
+            )
         self.num_samples = int(num_samples)
         self.num_inference_steps = int(num_inference_steps)
         self.max_batch = max_batch

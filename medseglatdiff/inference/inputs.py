@@ -65,13 +65,17 @@ def _group(files: list[Path]) -> list[InputCase]:
         expected = list(range(len(channels)))
         if sorted(channels) != expected:
             found = ", ".join(p.name for _, p in sorted(channels.items()))
-            raise MedsegError(f"case {case_id!r}: channel files must be numbered _0000, _0001, ... without gaps; found {found}")
+            raise MedsegError(
+                f"case {case_id!r}: channel files must be numbered _0000, _0001, ... without gaps; found {found}"
+            )
         cases.append(InputCase(case_id, tuple(channels[i] for i in expected)))
     ids = [c.case_id for c in cases]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         clash = [str(f) for c in cases if c.case_id in duplicates for f in c.files]
-        raise MedsegError(f"several inputs give the case name {duplicates[0]!r} ({', '.join(clash[:4])}); rename one of them")
+        raise MedsegError(
+            f"several inputs give the case name {duplicates[0]!r} ({', '.join(clash[:4])}); rename one of them"
+        )
     return sorted(cases, key=lambda c: c.case_id)
 
 
@@ -89,13 +93,21 @@ def find_input_cases(path: str | os.PathLike) -> list[InputCase]:
             raise ImageReadError(f"{path}: unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)}")
         match = _CHANNEL_RE.match(_stem(path))
         if match:
-            siblings = [p for p in path.parent.iterdir() if p.is_file() and supported_suffix(p) == supported_suffix(path)
-                        and (m := _CHANNEL_RE.match(_stem(p))) and m["case"] == match["case"]]
+            siblings = [
+                p
+                for p in path.parent.iterdir()
+                if p.is_file()
+                and supported_suffix(p) == supported_suffix(path)
+                and (m := _CHANNEL_RE.match(_stem(p)))
+                and m["case"] == match["case"]
+            ]
             return _group(sorted(siblings))
         return [InputCase(_stem(path), (path,))]
     if supported_suffix(path) == "dicom" and any(p.suffix.lower() == ".dcm" for p in path.iterdir()):
         return [InputCase(path.name, (path,))]
-    files = sorted(p for p in path.iterdir() if not p.name.startswith(".") and p.is_file() and supported_suffix(p) is not None)
+    files = sorted(
+        p for p in path.iterdir() if not p.name.startswith(".") and p.is_file() and supported_suffix(p) is not None
+    )
     if not files:
         hint = ""
         for sub in ("imagesTs", "imagesTr"):
@@ -141,10 +153,14 @@ def read_input_case(case: InputCase, num_channels: int, spatial_dims: int) -> Ra
     first = loaded[0]
     for item in loaded[1:]:
         if item.spatial_shape != first.spatial_shape:
-            raise MedsegError(f"{item.path}: shape {item.spatial_shape} differs from {first.path} {first.spatial_shape}; channel files of a case must share one grid")
+            raise MedsegError(
+                f"{item.path}: shape {item.spatial_shape} differs from {first.path} {first.spatial_shape}; channel files of a case must share one grid"
+            )
     if first.spatial_dims != spatial_dims:
         kind = {2: "2D images", 3: "3D volumes"}.get(spatial_dims, f"{spatial_dims}D images")
-        raise MedsegError(f"{first.path}: a {first.spatial_dims}D image, but the model was trained on {kind}; use a model trained on data like it")
+        raise MedsegError(
+            f"{first.path}: a {first.spatial_dims}D image, but the model was trained on {kind}; use a model trained on data like it"
+        )
     image = np.concatenate([np.asarray(item.array, dtype=np.float32) for item in loaded], axis=0)
     image = _match_channels(image, num_channels, case)
     return RawCase(case.case_id, image, None, None, first.geometry)

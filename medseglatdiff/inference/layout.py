@@ -62,7 +62,11 @@ class PredictionLayout:
     def sample_files(self, case: str) -> list[Path]:
         pattern = re.compile(re.escape(case) + r"_s\d{2,}" + re.escape(self.file_ending) + "$")
         folder = self.samples_folder
-        return sorted(p for p in folder.glob(f"{case}_s*{self.file_ending}") if pattern.match(p.name)) if folder.is_dir() else []
+        return (
+            sorted(p for p in folder.glob(f"{case}_s*{self.file_ending}") if pattern.match(p.name))
+            if folder.is_dir()
+            else []
+        )
 
     def read_map(self, path: Path) -> np.ndarray:
         """A probability/confidence map as float in [0, 1], without the channel axis."""

@@ -30,7 +30,16 @@ MODEL_INFO_FILE = "model.json"
 MODEL_INFO_VERSION = 1
 NETWORKS = ("image_autoencoder", "mask_autoencoder", "denoiser")
 DIFFUSION_KEYS = ("num_train_timesteps", "beta_start", "beta_end", "schedule", "prediction_type")
-REQUIRED_KEYS = ("model_info_version", "configuration", "spatial_dims", "num_channels", "patch_size", "networks", "diffusion", "inference")
+REQUIRED_KEYS = (
+    "model_info_version",
+    "configuration",
+    "spatial_dims",
+    "num_channels",
+    "patch_size",
+    "networks",
+    "diffusion",
+    "inference",
+)
 RETRAIN_HINT = "re-run the training command (finished stages are skipped; the model files are written again)"
 
 
@@ -118,12 +127,16 @@ def load_model_info(fold_dir: str | os.PathLike) -> dict[str, Any]:
             not JSON, or missing keys; the message says how to write it again.
     """
     path = Path(fold_dir) / MODEL_INFO_FILE
-    info = read_json(path, fix=RETRAIN_HINT, missing=f"missing, so this trained fold cannot be rebuilt for inference; {RETRAIN_HINT}")
+    info = read_json(
+        path, fix=RETRAIN_HINT, missing=f"missing, so this trained fold cannot be rebuilt for inference; {RETRAIN_HINT}"
+    )
     missing = [k for k in REQUIRED_KEYS if k not in info] if isinstance(info, dict) else list(REQUIRED_KEYS)
     if missing:
         raise MedsegError(f"{path}: missing keys {', '.join(missing)}; {RETRAIN_HINT}")
     if info["model_info_version"] != MODEL_INFO_VERSION:
-        raise MedsegError(f"{path}: model_info_version {info['model_info_version']} is not {MODEL_INFO_VERSION}; {RETRAIN_HINT}")
+        raise MedsegError(
+            f"{path}: model_info_version {info['model_info_version']} is not {MODEL_INFO_VERSION}; {RETRAIN_HINT}"
+        )
     return info
 
 

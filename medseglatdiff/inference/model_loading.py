@@ -16,7 +16,13 @@ import torch
 
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.inference.model_info import NETWORKS, load_model_info, load_preprocessing
-from medseglatdiff.networks import LatentDiffusionSegmenter, LatentScaling, image_autoencoder, latent_denoiser, mask_autoencoder
+from medseglatdiff.networks import (
+    LatentDiffusionSegmenter,
+    LatentScaling,
+    image_autoencoder,
+    latent_denoiser,
+    mask_autoencoder,
+)
 from medseglatdiff.training.stage import DONE_FILE, MODEL_FILE, load_trained
 
 TRAIN_HINT = (
@@ -67,7 +73,13 @@ def _fold_key(path: Path) -> tuple[int, str]:
 
 def _suggestion(model: Path) -> str:
     """'did you mean' the trained configuration folders below ``model`` (a WORK or results folder), if any."""
-    found = sorted({str(done.parents[2]) for pattern in ("*/*/*/fold_*", "*/*/fold_*", "*/fold_*") for done in model.glob(f"{pattern}/denoiser/{DONE_FILE}")})
+    found = sorted(
+        {
+            str(done.parents[2])
+            for pattern in ("*/*/*/fold_*", "*/*/fold_*", "*/fold_*")
+            for done in model.glob(f"{pattern}/denoiser/{DONE_FILE}")
+        }
+    )
     return f"did you mean {' or '.join(found[:3])}?" if found else ""
 
 
@@ -88,16 +100,22 @@ def find_folds(model: str | os.PathLike, fold: int | str | None = None) -> list[
     wanted = None if fold is None or str(fold).lower() == "all" else f"fold_{fold}"
     if is_fold_dir(model):
         if wanted is not None and model.name != wanted:
-            raise UntrainedModelError(f"{model}: is one fold folder but --fold {fold} was asked; pass the configuration folder {model.parent} or drop --fold")
+            raise UntrainedModelError(
+                f"{model}: is one fold folder but --fold {fold} was asked; pass the configuration folder {model.parent} or drop --fold"
+            )
         candidates = [model]
     else:
         candidates = sorted((p for p in model.glob("fold_*") if p.is_dir()), key=_fold_key)
         if wanted is not None:
             candidates = [p for p in candidates if p.name == wanted]
             if not candidates:
-                raise UntrainedModelError(f"{model / wanted}: not found (fold folders here: {', '.join(p.name for p in model.glob('fold_*')) or 'none'}); {TRAIN_HINT}")
+                raise UntrainedModelError(
+                    f"{model / wanted}: not found (fold folders here: {', '.join(p.name for p in model.glob('fold_*')) or 'none'}); {TRAIN_HINT}"
+                )
     if not candidates:
-        raise UntrainedModelError(f"{model}: not a trained model (no fold_K folder with finished stages); {_suggestion(model) or TRAIN_HINT}")
+        raise UntrainedModelError(
+            f"{model}: not a trained model (no fold_K folder with finished stages); {_suggestion(model) or TRAIN_HINT}"
+        )
     trained = [p for p in candidates if not unfinished_stages(p)]
     if wanted is not None or not trained:
         for path in candidates:
@@ -134,9 +152,13 @@ def load_fold(fold_dir: str | os.PathLike, device: str | torch.device = "cpu") -
         load_trained(segmenter.denoiser, fold_dir / "denoiser")
         load_trained(segmenter.scaling, fold_dir / "denoiser", key="scaling")
     except RuntimeError as exc:  # state dict does not fit the networks of model.json
-        raise MedsegError(f"{fold_dir}: the weights do not fit the networks described in model.json ({exc}); re-run the training command") from exc
+        raise MedsegError(
+            f"{fold_dir}: the weights do not fit the networks described in model.json ({exc}); re-run the training command"
+        ) from exc
     if not segmenter.scaling.is_set:
-        raise MedsegError(f"{fold_dir / 'denoiser' / MODEL_FILE}: the latent scale factors are not set; retrain the denoiser (delete {fold_dir / 'denoiser'})")
+        raise MedsegError(
+            f"{fold_dir / 'denoiser' / MODEL_FILE}: the latent scale factors are not set; retrain the denoiser (delete {fold_dir / 'denoiser'})"
+        )
     segmenter.to(torch.device(device)).eval()
     return TrainedFold(fold_dir, info, preprocessing, segmenter)
 
@@ -147,6 +169,10 @@ def check_compatible(folds: list[TrainedFold]) -> None:
     for other in folds[1:]:
         for key in ("configuration", "spatial_dims", "num_channels", "slice_axis"):
             if other.info.get(key) != first.info.get(key):
-                raise MedsegError(f"{other.path}: {key} {other.info.get(key)!r} differs from {first.path} ({first.info.get(key)!r}); predict with one of them (--fold K)")
+                raise MedsegError(
+                    f"{other.path}: {key} {other.info.get(key)!r} differs from {first.path} ({first.info.get(key)!r}); predict with one of them (--fold K)"
+                )
         if other.preprocessing != first.preprocessing:
-            raise MedsegError(f"{other.path}: planned preprocessing differs from {first.path}; the folds come from different plans, predict with one of them (--fold K)")
+            raise MedsegError(
+                f"{other.path}: planned preprocessing differs from {first.path}; the folds come from different plans, predict with one of them (--fold K)"
+            )

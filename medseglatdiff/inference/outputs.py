@@ -51,7 +51,8 @@ def write_case(
     }
     if samples is not None:
         written["samples"] = [
-            write_image((np.asarray(s) >= threshold).astype(np.uint8)[None], geometry, layout.sample(case, k)) for k, s in enumerate(samples)
+            write_image((np.asarray(s) >= threshold).astype(np.uint8)[None], geometry, layout.sample(case, k))
+            for k, s in enumerate(samples)
         ]
     written["overlay"] = write_overlay(image, mask, summary.confidence, layout.overlay(case))
     return {k: [str(p) for p in v] if isinstance(v, list) else str(v) for k, v in written.items()}  # type: ignore[union-attr]

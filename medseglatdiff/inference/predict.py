@@ -43,7 +43,9 @@ logger = logging.getLogger(__name__)
 
 PREDICTION_FILE = "prediction.json"
 PREDICTION_VERSION = 1
-CONFIDENCE_DEFINITION = "1 - H(mean probability), H the binary entropy in bits: 1 where all samples agree, 0 at a 50/50 split"
+CONFIDENCE_DEFINITION = (
+    "1 - H(mean probability), H the binary entropy in bits: 1 where all samples agree, 0 at a 50/50 split"
+)
 
 
 def split_samples(total: int, num_folds: int) -> list[int]:
@@ -53,14 +55,26 @@ def split_samples(total: int, num_folds: int) -> list[int]:
 
 
 def resolve_settings(
-    info: Mapping[str, Any], selection: ModelSelection, num_samples: int | None, steps: int | None, threshold: float | None
+    info: Mapping[str, Any],
+    selection: ModelSelection,
+    num_samples: int | None,
+    steps: int | None,
+    threshold: float | None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Each inference setting and where it came from ("argument", the selection file, or "plan")."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     chosen = {"num_samples": num_samples, "num_inference_steps": steps, "threshold": threshold}
-    from_selection = {"num_samples": selection.ensemble_size, "num_inference_steps": selection.num_inference_steps, "threshold": selection.threshold}
-    from_plan = {"num_samples": info["inference"]["ensemble_size"], "num_inference_steps": info["inference"]["num_inference_steps"], "threshold": info["inference"]["threshold"]}
+    from_selection = {
+        "num_samples": selection.ensemble_size,
+        "num_inference_steps": selection.num_inference_steps,
+        "threshold": selection.threshold,
+    }
+    from_plan = {
+        "num_samples": info["inference"]["ensemble_size"],
+        "num_inference_steps": info["inference"]["num_inference_steps"],
+        "threshold": info["inference"]["threshold"],
+    }
     for key in chosen:
         if chosen[key] is not None:
             values[key], sources[key] = chosen[key], "argument"
@@ -76,7 +90,11 @@ def resolve_settings(
         raise MedsegError(f"--steps {values['num_inference_steps']!r}: must be a positive integer")
     if not 0.0 < float(values["threshold"]) < 1.0:
         raise MedsegError(f"threshold {values['threshold']!r}: must lie strictly between 0 and 1")
-    values["num_samples"], values["num_inference_steps"], values["threshold"] = int(values["num_samples"]), int(values["num_inference_steps"]), float(values["threshold"])
+    values["num_samples"], values["num_inference_steps"], values["threshold"] = (
+        int(values["num_samples"]),
+        int(values["num_inference_steps"]),
+        float(values["threshold"]),
+    )
     return values, sources
 
 
@@ -100,18 +118,38 @@ def predict_case(
     arrays, properties = preprocess_arrays(raw, folds[0].preprocessing)
     properties["case_id"] = case.case_id
     pooled = [
-        sample_image(fold, arrays["image"], share, settings["num_inference_steps"], seed=seed + k, overlap=window_overlap, max_batch=max_batch, device=device)
+        sample_image(
+            fold,
+            arrays["image"],
+            share,
+            settings["num_inference_steps"],
+            seed=seed + k,
+            overlap=window_overlap,
+            max_batch=max_batch,
+            device=device,
+        )
         for k, (fold, share) in enumerate(zip(folds, shares))
         if share > 0
     ]
-    samples = restore_probabilities(np.concatenate(pooled, axis=0), properties, fill=0.0)  # (N, *original shape); 0 outside the crop box
+    samples = restore_probabilities(
+        np.concatenate(pooled, axis=0), properties, fill=0.0
+    )  # (N, *original shape); 0 outside the crop box
     summary = summarize_samples(samples, settings["threshold"])
     mask = summary.mask
     if settings["postprocessing"]:
         mask = apply_postprocessing(mask, settings["postprocessing"])
     mask = mask.astype(np.uint8) * np.uint8(info.get("mask", {}).get("value", 1))
     layout = PredictionLayout(output, case.output_ending)
-    paths = write_case(layout, case.case_id, summary, mask, raw.image, original_geometry(properties), samples if save_samples else None, settings["threshold"])
+    paths = write_case(
+        layout,
+        case.case_id,
+        summary,
+        mask,
+        raw.image,
+        original_geometry(properties),
+        samples if save_samples else None,
+        settings["threshold"],
+    )
     return {
         "case": case.case_id,
         "inputs": [str(f) for f in case.files],
@@ -127,7 +165,9 @@ def _refuse_overwriting_inputs(cases: Sequence[InputCase], output: Path) -> None
     inputs = {f.resolve() for case in cases for f in case.files}
     clash = [case for case in cases if (output / f"{case.case_id}{case.output_ending}").resolve() in inputs]
     if clash:
-        raise MedsegError(f"{output}: writing the masks there would overwrite the input {clash[0].files[0]}; choose another output folder (-o)")
+        raise MedsegError(
+            f"{output}: writing the masks there would overwrite the input {clash[0].files[0]}; choose another output folder (-o)"
+        )
 
 
 def predict(
@@ -181,12 +221,26 @@ def predict(
     settings, sources = resolve_settings(folds[0].info, selection, num_samples, steps, threshold)
     shares = split_samples(settings["num_samples"], len(folds))
     if sum(shares) != settings["num_samples"]:
-        logger.warning("%d samples asked for %d folds: each fold draws one, %d in all", settings["num_samples"], len(folds), sum(shares))
+        logger.warning(
+            "%d samples asked for %d folds: each fold draws one, %d in all",
+            settings["num_samples"],
+            len(folds),
+            sum(shares),
+        )
     output.mkdir(parents=True, exist_ok=True)
-    logger.info("predicting %d case(s) with %s (%s), %s samples, %d DDIM steps", len(cases), model, ", ".join(f.name for f in folds), shares, settings["num_inference_steps"])
+    logger.info(
+        "predicting %d case(s) with %s (%s), %s samples, %d DDIM steps",
+        len(cases),
+        model,
+        ", ".join(f.name for f in folds),
+        shares,
+        settings["num_inference_steps"],
+    )
     records = []
     for case in tqdm(cases, desc="predicting", unit="image", disable=None if progress else True):
-        records.append(predict_case(case, folds, shares, settings, output, save_samples, seed, window_overlap, max_batch, device))
+        records.append(
+            predict_case(case, folds, shares, settings, output, save_samples, seed, window_overlap, max_batch, device)
+        )
     info = folds[0].info
     record = {
         "prediction_version": PREDICTION_VERSION,
@@ -234,9 +288,16 @@ def predict_with_bundle(
     elif settings.get("output_dir"):
         model, fold = Path(settings["output_dir"]), None
     elif dataset_dir:
-        model = Path(dataset_dir) / "results" / str(settings.get("bundle_name", "")) / str(settings.get("configuration", ""))
+        model = (
+            Path(dataset_dir)
+            / "results"
+            / str(settings.get("bundle_name", ""))
+            / str(settings.get("configuration", ""))
+        )
     else:
-        raise MedsegError("no model: pass --dataset_dir WORK (the planned dataset the bundle was trained on) or --model_dir TRAINED_DIR")
+        raise MedsegError(
+            "no model: pass --dataset_dir WORK (the planned dataset the bundle was trained on) or --model_dir TRAINED_DIR"
+        )
     return predict(
         input_dir,
         output_dir,

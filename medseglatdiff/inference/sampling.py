@@ -18,7 +18,12 @@ from medseglatdiff.networks import sampling_scheduler
 
 
 def ensemble_inferer(
-    fold: TrainedFold, num_samples: int, num_inference_steps: int, seed: int | None = 0, overlap: float = 0.25, max_batch: int | None = None
+    fold: TrainedFold,
+    num_samples: int,
+    num_inference_steps: int,
+    seed: int | None = 0,
+    overlap: float = 0.25,
+    max_batch: int | None = None,
 ) -> LatentEnsembleInferer:
     """The fold's sliding-window ensemble inferer with a DDIM sampler of ``num_inference_steps`` steps."""
     diffusion = fold.info["diffusion"]
@@ -79,7 +84,10 @@ def sample_image(
     if int(fold.info["spatial_dims"]) == 2 and image.ndim == 4 and slice_axis is not None:
         axis = int(slice_axis) + 1  # skip the channel axis
         slices = tensor.movedim(axis, 0)  # (S, C, a, b)
-        chunks = [inferer(slices[i : i + slice_batch].to(device), fold.segmenter.denoiser).float().cpu() for i in range(0, slices.shape[0], slice_batch)]
+        chunks = [
+            inferer(slices[i : i + slice_batch].to(device), fold.segmenter.denoiser).float().cpu()
+            for i in range(0, slices.shape[0], slice_batch)
+        ]
         stacked = torch.cat(chunks, dim=0)  # (S, N, a, b)
         return stacked.movedim(0, slice_axis + 1).numpy()  # (N, ...) with the slices back in place
     return inferer(tensor[None].to(device), fold.segmenter.denoiser)[0].float().cpu().numpy()

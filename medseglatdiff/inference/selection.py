@@ -27,8 +27,8 @@ from typing import Any
 
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.io.atomic import write_json_atomic
-from medseglatdiff.postprocessing.connected_components import POSTPROCESSING_STEPS
 from medseglatdiff.io.json_files import read_json
+from medseglatdiff.postprocessing.connected_components import POSTPROCESSING_STEPS
 
 MODEL_SELECTION_FILE = "model_selection.json"
 SELECTION_VERSION = 1
@@ -66,7 +66,9 @@ def _problems(data: dict[str, Any]) -> list[str]:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             problems.append(f"{key} must be a positive integer, got {value!r}")
     threshold = data.get("threshold")
-    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0):
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0
+    ):
         problems.append(f"threshold must be a number strictly between 0 and 1, got {threshold!r}")
     steps = data.get("postprocessing", [])
     if not isinstance(steps, list) or any(s not in POSTPROCESSING_STEPS for s in steps):

@@ -5,4 +5,12 @@ from medseglatdiff.io.geometry import Geometry
 from medseglatdiff.io.readers import LoadedImage, read_image, supported_suffix
 from medseglatdiff.io.writers import write_image
 
-__all__ = ["Geometry", "LoadedImage", "atomic_path", "read_image", "supported_suffix", "write_image", "write_json_atomic"]
+__all__ = [
+    "Geometry",
+    "LoadedImage",
+    "atomic_path",
+    "read_image",
+    "supported_suffix",
+    "write_image",
+    "write_json_atomic",
+]

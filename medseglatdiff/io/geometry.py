@@ -64,7 +64,11 @@ class Geometry:
         return affine
 
     def to_dict(self) -> dict:
-        return {"spacing": list(self.spacing), "origin": list(self.origin), "direction": [list(r) for r in self.direction]}
+        return {
+            "spacing": list(self.spacing),
+            "origin": list(self.origin),
+            "direction": [list(r) for r in self.direction],
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Geometry:

@@ -95,7 +95,9 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         native = reader.read(str(path))
         data, meta = reader.get_data(native)
     except Exception as exc:  # every backend raises its own types; report them all the same way
-        raise ImageReadError(f"{path}: cannot read ({type(exc).__name__}: {exc}); the file may be truncated or corrupt") from exc
+        raise ImageReadError(
+            f"{path}: cannot read ({type(exc).__name__}: {exc}); the file may be truncated or corrupt"
+        ) from exc
     data = np.asarray(data)
     channel_dim = meta.get("original_channel_dim", float("nan"))
     if isinstance(channel_dim, float) and np.isnan(channel_dim):

@@ -33,7 +33,11 @@ def _expand(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def clean_latent_estimate(
-    prediction: torch.Tensor, noisy: torch.Tensor, timesteps: torch.Tensor, alphas_cumprod: torch.Tensor, prediction_type: str
+    prediction: torch.Tensor,
+    noisy: torch.Tensor,
+    timesteps: torch.Tensor,
+    alphas_cumprod: torch.Tensor,
+    prediction_type: str,
 ) -> torch.Tensor:
     """The estimate of the clean latent ``x0`` implied by a denoiser ``prediction`` of ``prediction_type``."""
     alpha = _expand(alphas_cumprod.to(prediction.device)[timesteps], prediction)
@@ -80,10 +84,14 @@ class DenoiserLoss(nn.Module):
         self.prediction_type = check_prediction_type(prediction_type)
         self.mask_loss_weight = float(mask_loss_weight)
         if mask_loss_timesteps not in MASK_LOSS_TIMESTEPS:
-            raise ValueError(f"unknown mask_loss_timesteps {mask_loss_timesteps!r}; choose one of {', '.join(MASK_LOSS_TIMESTEPS)}")
+            raise ValueError(
+                f"unknown mask_loss_timesteps {mask_loss_timesteps!r}; choose one of {', '.join(MASK_LOSS_TIMESTEPS)}"
+            )
         self.mask_loss_timesteps = mask_loss_timesteps
         if self.mask_loss_weight > 0 and (scheduler is None or mask_autoencoder is None or scaling is None):
-            raise ValueError("a mask loss (mask_loss_weight > 0) needs the scheduler, the mask autoencoder and the latent scaling")
+            raise ValueError(
+                "a mask loss (mask_loss_weight > 0) needs the scheduler, the mask autoencoder and the latent scaling"
+            )
         self.scheduler = scheduler
         self.mask_autoencoder = mask_autoencoder
         self.scaling = scaling
@@ -104,7 +112,11 @@ class DenoiserLoss(nn.Module):
         masks = targets["masks"].float()
         per_sample = F.binary_cross_entropy_with_logits(logits.float(), masks, reduction="none").flatten(1).mean(1)
         per_sample = per_sample + soft_dice_loss(torch.sigmoid(logits.float()), masks)
-        weights = alphas.to(latents.device)[timesteps].float() if self.mask_loss_timesteps == "signal" else torch.ones_like(per_sample)
+        weights = (
+            alphas.to(latents.device)[timesteps].float()
+            if self.mask_loss_timesteps == "signal"
+            else torch.ones_like(per_sample)
+        )
         mask_loss = (weights * per_sample).mean()
         self.last_terms["mask"] = float(mask_loss.detach())
         return diffusion + self.mask_loss_weight * mask_loss

@@ -41,7 +41,9 @@ def weighted_cross_entropy(
         raise ValueError(f"logits shape {tuple(logits.shape)} differs from target shape {tuple(target.shape)}")
     target = target.to(logits.dtype)
     pos_weight = torch.as_tensor(foreground_weight / background_weight, dtype=logits.dtype, device=logits.device)
-    loss = background_weight * F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight, reduction="none")
+    loss = background_weight * F.binary_cross_entropy_with_logits(
+        logits, target, pos_weight=pos_weight, reduction="none"
+    )
     if reduction == LossReduction.MEAN:
         return loss.mean()
     if reduction == LossReduction.SUM:

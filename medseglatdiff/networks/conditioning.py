@@ -64,7 +64,9 @@ def space_to_depth(x: torch.Tensor, factor: int) -> torch.Tensor:
     return x.reshape(batch, channels * factor**dims, *(s // factor for s in spatial))
 
 
-def condition_channels(conditioning: str, image_latent_channels: int, image_channels: int, latent_factor: int, spatial_dims: int) -> int:
+def condition_channels(
+    conditioning: str, image_latent_channels: int, image_channels: int, latent_factor: int, spatial_dims: int
+) -> int:
     """Channels of the condition for ``conditioning`` (the denoiser's input width minus the mask latent's)."""
     channels = 0
     if uses_image_latent(conditioning):

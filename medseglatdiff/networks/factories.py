@@ -121,7 +121,9 @@ def latent_denoiser(
     channels = tuple(int(c) for c in channels)
     if not isinstance(num_head_channels, int):
         if len(num_head_channels) != len(channels):
-            raise ValueError(f"num_head_channels has {len(num_head_channels)} entries but channels has {len(channels)}; give one per level or a single int")
+            raise ValueError(
+                f"num_head_channels has {len(num_head_channels)} entries but channels has {len(channels)}; give one per level or a single int"
+            )
         num_head_channels = tuple(max(int(h), 1) for h in num_head_channels)
     return DiffusionModelUNet(
         spatial_dims=spatial_dims,

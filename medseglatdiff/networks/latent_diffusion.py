@@ -53,20 +53,26 @@ class LatentScaling(nn.Module):
 
 
 @torch.no_grad()
-def encode_images(image_autoencoder: AutoencoderKL, images: torch.Tensor, scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+def encode_images(
+    image_autoencoder: AutoencoderKL, images: torch.Tensor, scale: torch.Tensor | float = 1.0
+) -> torch.Tensor:
     """The condition: the image encoder's posterior mean, times ``scale`` (deterministic)."""
     z_mu, _ = image_autoencoder.encode(images)
     return z_mu * scale
 
 
 @torch.no_grad()
-def encode_masks(mask_autoencoder: AutoencoderKL, masks: torch.Tensor, scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+def encode_masks(
+    mask_autoencoder: AutoencoderKL, masks: torch.Tensor, scale: torch.Tensor | float = 1.0
+) -> torch.Tensor:
     """The diffusion target: a sample of the mask VAE's posterior, times ``scale`` (as in latent diffusion)."""
     return mask_autoencoder.encode_stage_2_inputs(masks.float()) * scale
 
 
 @torch.no_grad()
-def decode_masks(mask_autoencoder: AutoencoderKL, latents: torch.Tensor, scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+def decode_masks(
+    mask_autoencoder: AutoencoderKL, latents: torch.Tensor, scale: torch.Tensor | float = 1.0
+) -> torch.Tensor:
     """Foreground probabilities from scaled mask latents (the VAE decodes logits)."""
     return torch.sigmoid(mask_autoencoder.decode_stage_2_outputs(latents / scale))
 
@@ -106,7 +112,9 @@ def sample_masks(
     """
     if not scaling.is_set:
         raise RuntimeError("latent scale factors are not set; train the denoiser (or load its checkpoint) first")
-    condition = image_condition(images, conditioning, latent_factor_of(mask_autoencoder), image_autoencoder, scaling.image.to(images.device))
+    condition = image_condition(
+        images, conditioning, latent_factor_of(mask_autoencoder), image_autoencoder, scaling.image.to(images.device)
+    )
     batch = images.shape[0]
     repeated = condition.repeat_interleave(num_samples, dim=0)  # (B*N, c, ...), image-major
     mask_channels = int(denoiser.out_channels)
@@ -163,6 +171,14 @@ class LatentDiffusionSegmenter(nn.Module):
     ) -> torch.Tensor:
         """:func:`sample_masks` with this model's networks; ``(B, num_samples, *spatial)`` probabilities."""
         return sample_masks(
-            self.image_autoencoder, self.mask_autoencoder, self.denoiser, self.scaling, images, scheduler, num_samples, max_batch, generator,
+            self.image_autoencoder,
+            self.mask_autoencoder,
+            self.denoiser,
+            self.scaling,
+            images,
+            scheduler,
+            num_samples,
+            max_batch,
+            generator,
             self.conditioning,
         )

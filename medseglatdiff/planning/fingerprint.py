@@ -61,8 +61,15 @@ def _foreground_intensity(image: np.ndarray, foreground: np.ndarray) -> list[dic
     report = FgImageStats(image_key="image", label_key="label")(
         {"image": torch.as_tensor(image), "label": torch.as_tensor(foreground)}
     )["image_foreground_stats"]["intensity"]
-    keys = {"mean": "mean", "std": "stdev", "median": "median", "min": "min", "max": "max",
-            "percentile_00_5": "percentile_00_5", "percentile_99_5": "percentile_99_5"}
+    keys = {
+        "mean": "mean",
+        "std": "stdev",
+        "median": "median",
+        "min": "min",
+        "max": "max",
+        "percentile_00_5": "percentile_00_5",
+        "percentile_99_5": "percentile_99_5",
+    }
     return [{ours: float(channel[theirs]) for ours, theirs in keys.items()} for channel in report]
 
 
@@ -118,15 +125,24 @@ def _intensity_summary(samples: list[np.ndarray], num_channels: int) -> list[dic
             keys = ("mean", "std", "median", "percentile_00_5", "percentile_99_5", "min", "max")
             out.append({k: None for k in keys} | {"num_samples": 0})
             continue
-        out.append({
-            "mean": float(channel.mean()), "std": float(channel.std()), "median": float(np.median(channel)),
-            "percentile_00_5": float(np.percentile(channel, 0.5)), "percentile_99_5": float(np.percentile(channel, 99.5)),
-            "min": float(channel.min()), "max": float(channel.max()), "num_samples": int(channel.size),
-        })
+        out.append(
+            {
+                "mean": float(channel.mean()),
+                "std": float(channel.std()),
+                "median": float(np.median(channel)),
+                "percentile_00_5": float(np.percentile(channel, 0.5)),
+                "percentile_99_5": float(np.percentile(channel, 99.5)),
+                "min": float(channel.min()),
+                "max": float(channel.max()),
+                "num_samples": int(channel.size),
+            }
+        )
     return out
 
 
-def _object_diameters(cases: dict[str, dict[str, Any]], classes: Sequence[str], key: str, objects_only: bool = True) -> list[float]:
+def _object_diameters(
+    cases: dict[str, dict[str, Any]], classes: Sequence[str], key: str, objects_only: bool = True
+) -> list[float]:
     values: list[float] = []
     for entry in cases.values():
         for c in classes:
@@ -210,7 +226,9 @@ def extract_fingerprint(
     """
     spec = dataset if isinstance(dataset, DatasetSpec) else DatasetSpec.load(dataset)
     classes = tuple(spec.label_values)
-    jobs = [FingerprintJob(CaseFiles.from_spec(spec, case), classes, samples_per_case, seed) for case in spec.case_ids()]
+    jobs = [
+        FingerprintJob(CaseFiles.from_spec(spec, case), classes, samples_per_case, seed) for case in spec.case_ids()
+    ]
     if not jobs:
         raise MedsegError(f"{spec.root}: no cases found in imagesTr; run `medseg verify_dataset` on it")
     bar = dict(total=len(jobs), desc="fingerprint", unit="case", disable=None if progress else True)

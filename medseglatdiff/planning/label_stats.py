@@ -27,7 +27,9 @@ def equivalent_diameter(volume: float | np.ndarray, spatial_dims: int) -> float 
     return np.cbrt(6.0 * volume / np.pi)
 
 
-def component_stats(mask: np.ndarray, spacing: Sequence[float], min_object_share: float = MIN_OBJECT_SHARE) -> dict[str, Any]:
+def component_stats(
+    mask: np.ndarray, spacing: Sequence[float], min_object_share: float = MIN_OBJECT_SHARE
+) -> dict[str, Any]:
     """Connected components of a binary spatial ``mask``.
 
     Returns:

@@ -64,7 +64,9 @@ def usable_bytes(memory_gb: float) -> float:
     return max(float(memory_gb) - RESERVED_GIB, 0.0) * GIB
 
 
-def _measure(build: Callable[[], tuple[torch.nn.Module, tuple[torch.Tensor, ...]]], calibration: float) -> MemoryEstimate:
+def _measure(
+    build: Callable[[], tuple[torch.nn.Module, tuple[torch.Tensor, ...]]], calibration: float
+) -> MemoryEstimate:
     with torch.device("meta"):
         model, inputs = build()
     saved: dict[int, int] = {}
@@ -100,9 +102,15 @@ def autoencoder_memory(
 
     def build() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
         model = AutoencoderKL(
-            spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels, channels=channels,
-            latent_channels=latent_channels, num_res_blocks=num_res_blocks, attention_levels=(False,) * len(channels),
-            norm_num_groups=norm_num_groups, with_encoder_nonlocal_attn=with_nonlocal_attn,
+            spatial_dims=spatial_dims,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            channels=channels,
+            latent_channels=latent_channels,
+            num_res_blocks=num_res_blocks,
+            attention_levels=(False,) * len(channels),
+            norm_num_groups=norm_num_groups,
+            with_encoder_nonlocal_attn=with_nonlocal_attn,
             with_decoder_nonlocal_attn=with_nonlocal_attn,
         )
         return model, (torch.empty(1, in_channels, *patch_size),)
@@ -127,8 +135,13 @@ def denoiser_memory(
 
     def build() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
         model = DiffusionModelUNet(
-            spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels, channels=channels,
-            attention_levels=attention_levels, num_res_blocks=num_res_blocks, num_head_channels=num_head_channels,
+            spatial_dims=spatial_dims,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            channels=channels,
+            attention_levels=attention_levels,
+            num_res_blocks=num_res_blocks,
+            num_head_channels=num_head_channels,
             norm_num_groups=norm_num_groups,
         )
         return model, (torch.empty(1, in_channels, *latent_shape), torch.zeros(1, dtype=torch.long))

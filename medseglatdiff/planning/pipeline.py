@@ -13,10 +13,15 @@ from typing import Any
 
 from medseglatdiff.datasets.dataset_json import DatasetSpec
 from medseglatdiff.errors import MedsegError
-from medseglatdiff.planning.fingerprint import FINGERPRINT_FILE, FINGERPRINT_VERSION, dataset_signature, extract_fingerprint
+from medseglatdiff.io.json_files import read_json
+from medseglatdiff.planning.fingerprint import (
+    FINGERPRINT_FILE,
+    FINGERPRINT_VERSION,
+    dataset_signature,
+    extract_fingerprint,
+)
 from medseglatdiff.planning.planner import Planner
 from medseglatdiff.planning.plans_io import PLANS_FILE, save_plans
-from medseglatdiff.io.json_files import read_json
 
 
 def load_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
@@ -30,12 +35,18 @@ def load_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
         missing=f"not found; create it with `medseg extract_fingerprint --dataset RAW --out {path.parent}`",
     )
     if not isinstance(fingerprint, dict) or fingerprint.get("fingerprint_version") != FINGERPRINT_VERSION:
-        raise MedsegError(f"{path}: not a fingerprint of version {FINGERPRINT_VERSION}; re-run `medseg extract_fingerprint`")
+        raise MedsegError(
+            f"{path}: not a fingerprint of version {FINGERPRINT_VERSION}; re-run `medseg extract_fingerprint`"
+        )
     return fingerprint
 
 
 def fingerprint_dataset(
-    dataset: str | os.PathLike | DatasetSpec, out: str | os.PathLike, num_workers: int = 1, clean: bool = False, progress: bool = True
+    dataset: str | os.PathLike | DatasetSpec,
+    out: str | os.PathLike,
+    num_workers: int = 1,
+    clean: bool = False,
+    progress: bool = True,
 ) -> tuple[dict[str, Any], bool]:
     """Fingerprint into ``out`` unless an up-to-date fingerprint of the same files is there; returns (it, computed)."""
     spec = dataset if isinstance(dataset, DatasetSpec) else DatasetSpec.load(dataset)
@@ -116,5 +127,9 @@ def plan_and_preprocess(
     plans = Planner(fingerprint, memory_gb=memory_gb, recipe=recipe).plan(configurations)
     plans_path = save_plans(plans, out / PLANS_FILE)
     counts = preprocess(spec, out, plans=plans, num_workers=num_workers, clean=clean, progress=progress)
-    return {"fingerprint": str(out / FINGERPRINT_FILE), "fingerprint_computed": computed, "plans": str(plans_path),
-            "preprocessed": counts}
+    return {
+        "fingerprint": str(out / FINGERPRINT_FILE),
+        "fingerprint_computed": computed,
+        "plans": str(plans_path),
+        "preprocessed": counts,
+    }

@@ -17,8 +17,14 @@ import numpy as np
 
 from medseglatdiff import __version__
 from medseglatdiff.errors import MedsegError
-from medseglatdiff.planning.memory import MemoryEstimate, autoencoder_memory, default_memory_gb, denoiser_memory
-from medseglatdiff.planning.memory import largest_batch, shape_tuple
+from medseglatdiff.planning.memory import (
+    MemoryEstimate,
+    autoencoder_memory,
+    default_memory_gb,
+    denoiser_memory,
+    largest_batch,
+    shape_tuple,
+)
 from medseglatdiff.planning.recipes import DENOISER_KEYS, INFERENCE_STEPS
 from medseglatdiff.planning.recipes import REASONS as RECIPE_REASONS
 from medseglatdiff.planning.recipes import recipe as get_recipe
@@ -137,11 +143,15 @@ class Planner(PlanningRules):
     def determine_head_channels(self, widths: Sequence[int], attention: Sequence[bool]) -> list[int]:
         """Channels per attention head per level: 0 without attention; the last level always > 0 (middle block)."""
         last = len(widths) - 1
-        return [min(self.NUM_HEAD_CHANNELS, w) if a or i == last else 0 for i, (w, a) in enumerate(zip(widths, attention))]
+        return [
+            min(self.NUM_HEAD_CHANNELS, w) if a or i == last else 0 for i, (w, a) in enumerate(zip(widths, attention))
+        ]
 
     def determine_num_res_blocks(self, spatial_dims: int) -> Decision:
         blocks = 2 if spatial_dims == 2 else 1
-        return Decision(blocks, f"{blocks} residual block(s) per level, as MONAI's {spatial_dims}D latent diffusion tutorials")
+        return Decision(
+            blocks, f"{blocks} residual block(s) per level, as MONAI's {spatial_dims}D latent diffusion tutorials"
+        )
 
     # ---- steps of one configuration -------------------------------------------------------------------------
     def _grid(self, name: str) -> Grid:
@@ -156,7 +166,9 @@ class Planner(PlanningRules):
         if dims == 2 and self.spatial_dims == 3:
             slice_axis = self.determine_slice_axis(spacing.value)
             target = [None if i == slice_axis.value else s for i, s in enumerate(spacing.value)]
-            spacing = Decision(target, f"{spacing.reason}; the slice axis {slice_axis.value} keeps each case's spacing (null)")
+            spacing = Decision(
+                target, f"{spacing.reason}; the slice axis {slice_axis.value} keeps each case's spacing (null)"
+            )
         in_plane = [i for i in range(self.spatial_dims) if i != slice_axis.value]
         new_shapes = np.array([compute_new_shape(c["shape_after_crop"], c["spacing"], spacing.value) for c in cases])
         median_shape = [float(v) for v in np.median(new_shapes, axis=0)[in_plane]]
@@ -174,19 +186,45 @@ class Planner(PlanningRules):
         nonlocal_attn = int(np.prod(latent)) <= self.MAX_ATTENTION_TOKENS
         attention = tuple(self.determine_attention_levels(latent, levels).value)
 
-        def autoencoder(in_channels: int, latent_channels: int, blocks: int, attn: bool) -> Callable[[int], MemoryEstimate]:
+        def autoencoder(
+            in_channels: int, latent_channels: int, blocks: int, attn: bool
+        ) -> Callable[[int], MemoryEstimate]:
             return lambda base: autoencoder_memory(
-                dims, in_channels, in_channels, tuple(self.determine_widths(base, ae_levels)), latent_channels,
-                blocks, min(32, base), attn, shape_tuple(patch))
+                dims,
+                in_channels,
+                in_channels,
+                tuple(self.determine_widths(base, ae_levels)),
+                latent_channels,
+                blocks,
+                min(32, base),
+                attn,
+                shape_tuple(patch),
+            )
 
         def unet(base: int) -> MemoryEstimate:
             widths = self.determine_widths(base, levels)
             heads = tuple(self.determine_head_channels(widths, attention))
-            return denoiser_memory(dims, mask_latent + image_latent, mask_latent, tuple(widths), attention,
-                                   res_blocks, heads, min(32, base), shape_tuple(latent))
+            return denoiser_memory(
+                dims,
+                mask_latent + image_latent,
+                mask_latent,
+                tuple(widths),
+                attention,
+                res_blocks,
+                heads,
+                min(32, base),
+                shape_tuple(latent),
+            )
 
-        return Networks(patch, latent, ae_levels, nonlocal_attn, autoencoder(channels, image_latent, res_blocks, nonlocal_attn),
-                        autoencoder(mask_channels, mask_latent, self.MASK_AUTOENCODER_RES_BLOCKS, False), unet)
+        return Networks(
+            patch,
+            latent,
+            ae_levels,
+            nonlocal_attn,
+            autoencoder(channels, image_latent, res_blocks, nonlocal_attn),
+            autoencoder(mask_channels, mask_latent, self.MASK_AUTOENCODER_RES_BLOCKS, False),
+            unet,
+        )
 
     def _fits(self, nets: Networks, dims: int) -> bool:
         """Whether the narrowest networks train batches of MIN_BATCH within the budget."""
@@ -200,10 +238,12 @@ class Planner(PlanningRules):
         is_image = stage == "image_autoencoder"
         estimate_for = nets.image if is_image else nets.mask
         candidates = self.AUTOENCODER_WIDTHS[grid.dims] if is_image else self.MASK_AUTOENCODER_WIDTHS[grid.dims]
-        width = self.determine_width(candidates, estimate_for, self.memory_gb, self.TARGET_BATCH["autoencoder"][grid.dims])
+        width = self.determine_width(
+            candidates, estimate_for, self.memory_gb, self.TARGET_BATCH["autoencoder"][grid.dims]
+        )
         estimate = estimate_for(width.value)
         batch = self.determine_batch_size(estimate, self.memory_gb, grid.num_samples)
-        multipliers = list(self.WIDTH_MULTIPLIERS[:nets.ae_levels])
+        multipliers = list(self.WIDTH_MULTIPLIERS[: nets.ae_levels])
         if stage == "image_autoencoder":
             role = "the image channels"
         else:
@@ -214,72 +254,104 @@ class Planner(PlanningRules):
             nonlocal_attn = nets.nonlocal_attn
         else:
             attn_reason = "masks are simple: no attention in the mask VAE (measured: as accurate, faster)"
-            res_blocks = Decision(self.MASK_AUTOENCODER_RES_BLOCKS, "one residual block per level: masks are simple (measured: "
-                                                                    "reconstruction Dice >= 0.96 on Kvasir-SEG in 30 CPU-s)")
+            res_blocks = Decision(
+                self.MASK_AUTOENCODER_RES_BLOCKS,
+                "one residual block per level: masks are simple (measured: "
+                "reconstruction Dice >= 0.96 on Kvasir-SEG in 30 CPU-s)",
+            )
             nonlocal_attn = False
-        network = block({
-            "in_channels": Decision(in_channels, role),
-            "out_channels": Decision(in_channels, "reconstructs its input"),
-            "channels": Decision(self.determine_widths(width.value, nets.ae_levels),
-                                 f"base width {width.value} x {multipliers}: {nets.ae_levels} levels downsample by "
-                                 f"2^(levels-1) = the latent factor; {width.reason}"),
-            "latent_channels": latent,
-            "num_res_blocks": res_blocks,
-            "attention_levels": Decision([False] * nets.ae_levels, "no attention at full-resolution levels (memory)"),
-            "norm_num_groups": Decision(min(32, width.value), "group-norm groups dividing every level's width"),
-            "with_encoder_nonlocal_attn": Decision(nonlocal_attn, attn_reason),
-            "with_decoder_nonlocal_attn": Decision(nonlocal_attn, attn_reason),
-        })
+        network = block(
+            {
+                "in_channels": Decision(in_channels, role),
+                "out_channels": Decision(in_channels, "reconstructs its input"),
+                "channels": Decision(
+                    self.determine_widths(width.value, nets.ae_levels),
+                    f"base width {width.value} x {multipliers}: {nets.ae_levels} levels downsample by "
+                    f"2^(levels-1) = the latent factor; {width.reason}",
+                ),
+                "latent_channels": latent,
+                "num_res_blocks": res_blocks,
+                "attention_levels": Decision(
+                    [False] * nets.ae_levels, "no attention at full-resolution levels (memory)"
+                ),
+                "norm_num_groups": Decision(min(32, width.value), "group-norm groups dividing every level's width"),
+                "with_encoder_nonlocal_attn": Decision(nonlocal_attn, attn_reason),
+                "with_decoder_nonlocal_attn": Decision(nonlocal_attn, attn_reason),
+            }
+        )
         return network, estimate, batch
 
     def _denoiser(
         self, nets: Networks, grid: Grid, levels: Decision, latents: tuple[int, int]
     ) -> tuple[dict[str, Any], MemoryEstimate, Decision]:
         image_latent, mask_latent = latents
-        width = self.determine_width(self.DENOISER_WIDTHS[grid.dims], nets.denoiser, self.memory_gb,
-                                     self.TARGET_BATCH["denoiser"][grid.dims])
+        width = self.determine_width(
+            self.DENOISER_WIDTHS[grid.dims], nets.denoiser, self.memory_gb, self.TARGET_BATCH["denoiser"][grid.dims]
+        )
         estimate = nets.denoiser(width.value)
         batch = self.determine_batch_size(estimate, self.memory_gb, grid.num_samples)
         widths = self.determine_widths(width.value, levels.value)
         attention = self.determine_attention_levels(nets.latent, levels.value)
-        network = block({
-            "in_channels": Decision(mask_latent + image_latent, "noisy mask latent concatenated with the image latent"),
-            "out_channels": Decision(mask_latent, "the predicted noise of the mask latent"),
-            "channels": Decision(widths, f"base width {width.value} x {list(self.WIDTH_MULTIPLIERS[:levels.value])}; "
-                                         f"{levels.reason}; {width.reason}"),
-            "attention_levels": attention,
-            "num_res_blocks": self.determine_num_res_blocks(grid.dims),
-            "num_head_channels": Decision(self.determine_head_channels(widths, attention.value),
-                                          f"{self.NUM_HEAD_CHANNELS} channels per head, 0 without attention; the last "
-                                          "level's value also sizes the middle block's attention (MONAI always builds it)"),
-            "norm_num_groups": Decision(min(32, width.value), "group-norm groups dividing every level's width"),
-        })
+        network = block(
+            {
+                "in_channels": Decision(
+                    mask_latent + image_latent, "noisy mask latent concatenated with the image latent"
+                ),
+                "out_channels": Decision(mask_latent, "the predicted noise of the mask latent"),
+                "channels": Decision(
+                    widths,
+                    f"base width {width.value} x {list(self.WIDTH_MULTIPLIERS[: levels.value])}; "
+                    f"{levels.reason}; {width.reason}",
+                ),
+                "attention_levels": attention,
+                "num_res_blocks": self.determine_num_res_blocks(grid.dims),
+                "num_head_channels": Decision(
+                    self.determine_head_channels(widths, attention.value),
+                    f"{self.NUM_HEAD_CHANNELS} channels per head, 0 without attention; the last "
+                    "level's value also sizes the middle block's attention (MONAI always builds it)",
+                ),
+                "norm_num_groups": Decision(min(32, width.value), "group-norm groups dividing every level's width"),
+            }
+        )
         return network, estimate, batch
 
     def _preprocessing(self, grid: Grid) -> dict[str, Any]:
         summary = self.fingerprint["summary"]
         use_mask = self.determine_use_nonzero_mask(float(summary["median_crop_ratio"]))
-        normalization = self.determine_normalization(self.fingerprint["dataset"]["channel_names"],
-                                                     summary["foreground_intensity"], summary["intensity_range"],
-                                                     use_mask.value)
-        return block({
-            "target_spacing": grid.spacing,
-            "slice_axis": grid.slice_axis,
-            "crop_to_nonzero": Decision(True, "crop to the box of the image voxels that differ from the background "
-                                              "value (0, or the constant filling the image border) and of all "
-                                              "annotated voxels (lossless for masks)"),
-            "normalization": normalization,
-            "anisotropy_threshold": Decision(ANISOTROPY_THRESHOLD, "images: bicubic (2D) / trilinear (3D) with "
-                                             "anti-aliasing; labels: one-hot linear then arg-max, no class lost; an "
-                                             "axis this many times coarser than the finest uses nearest (nnU-Net)"),
-        })
+        normalization = self.determine_normalization(
+            self.fingerprint["dataset"]["channel_names"],
+            summary["foreground_intensity"],
+            summary["intensity_range"],
+            use_mask.value,
+        )
+        return block(
+            {
+                "target_spacing": grid.spacing,
+                "slice_axis": grid.slice_axis,
+                "crop_to_nonzero": Decision(
+                    True,
+                    "crop to the box of the image voxels that differ from the background "
+                    "value (0, or the constant filling the image border) and of all "
+                    "annotated voxels (lossless for masks)",
+                ),
+                "normalization": normalization,
+                "anisotropy_threshold": Decision(
+                    ANISOTROPY_THRESHOLD,
+                    "images: bicubic (2D) / trilinear (3D) with "
+                    "anti-aliasing; labels: one-hot linear then arg-max, no class lost; an "
+                    "axis this many times coarser than the finest uses nearest (nnU-Net)",
+                ),
+            }
+        )
 
     # ---- public API -----------------------------------------------------------------------------------------
     def plan_configuration(self, name: str) -> dict[str, Any]:
         """Plan the configuration ``name`` ("2d" or "3d")."""
         if name not in self.available_configurations():
-            raise MedsegError(f"configuration {name!r} is not available for a {self.spatial_dims}D dataset; "
-                              f"use {', '.join(self.available_configurations())}")
+            raise MedsegError(
+                f"configuration {name!r} is not available for a {self.spatial_dims}D dataset; "
+                f"use {', '.join(self.available_configurations())}"
+            )
         summary, dataset = self.fingerprint["summary"], self.fingerprint["dataset"]
         grid = self._grid(name)
         label_values = [int(v) for v in dataset["label_values"]]
@@ -299,72 +371,118 @@ class Planner(PlanningRules):
             size[int(np.argmax(size))] -= divisor
             nets = self._networks(size, factor.value, levels.value, latents, mask_channels, grid.dims)
         if size != patch.value:
-            patch = Decision(size, f"{patch.reason}; shrunk to {size} so that batches of {self.MIN_BATCH} fit {self.memory_gb:g} GB")
-        image_net, image_est, image_batch = self._autoencoder("image_autoencoder", nets, grid, int(summary["num_channels"]), image_latent)
+            patch = Decision(
+                size, f"{patch.reason}; shrunk to {size} so that batches of {self.MIN_BATCH} fit {self.memory_gb:g} GB"
+            )
+        image_net, image_est, image_batch = self._autoencoder(
+            "image_autoencoder", nets, grid, int(summary["num_channels"]), image_latent
+        )
         mask_net, mask_est, mask_batch = self._autoencoder("mask_autoencoder", nets, grid, mask_channels, mask_latent)
         unet_net, unet_est, unet_batch = self._denoiser(nets, grid, levels, latents)
         fractions = {c: summary["classes"][str(c)]["fraction_median_nonzero"] for c in foreground}
         sigmoid = mask_channels == 1
         stages = {
-            "image_autoencoder": block({
-                "network": Decision(image_net, "MONAI AutoencoderKL arguments (spatial_dims from the configuration)"),
-                "batch_size": image_batch, "kl_weight": self.determine_kl_weight()}),
-            "mask_autoencoder": block({
-                "network": Decision(mask_net, "MONAI AutoencoderKL arguments (spatial_dims from the configuration)"),
-                "batch_size": mask_batch, "kl_weight": self.determine_kl_weight(),
-                "output_activation": Decision("sigmoid" if sigmoid else "softmax",
-                                              "one foreground class: sigmoid with weighted BCE" if sigmoid
-                                              else "several classes: softmax with weighted CE"),
-                "class_weights": self.determine_class_weights(fractions, label_values)}),
-            "denoiser": block({
-                "network": Decision(unet_net, "MONAI DiffusionModelUNet arguments on the latent grid"),
-                "batch_size": unet_batch,
-                **self.determine_denoiser_recipe()}),
+            "image_autoencoder": block(
+                {
+                    "network": Decision(
+                        image_net, "MONAI AutoencoderKL arguments (spatial_dims from the configuration)"
+                    ),
+                    "batch_size": image_batch,
+                    "kl_weight": self.determine_kl_weight(),
+                }
+            ),
+            "mask_autoencoder": block(
+                {
+                    "network": Decision(
+                        mask_net, "MONAI AutoencoderKL arguments (spatial_dims from the configuration)"
+                    ),
+                    "batch_size": mask_batch,
+                    "kl_weight": self.determine_kl_weight(),
+                    "output_activation": Decision(
+                        "sigmoid" if sigmoid else "softmax",
+                        "one foreground class: sigmoid with weighted BCE"
+                        if sigmoid
+                        else "several classes: softmax with weighted CE",
+                    ),
+                    "class_weights": self.determine_class_weights(fractions, label_values),
+                }
+            ),
+            "denoiser": block(
+                {
+                    "network": Decision(unet_net, "MONAI DiffusionModelUNet arguments on the latent grid"),
+                    "batch_size": unet_batch,
+                    **self.determine_denoiser_recipe(),
+                }
+            ),
         }
-        estimates = {"image_autoencoder": (image_est, image_batch.value), "mask_autoencoder": (mask_est, mask_batch.value),
-                     "denoiser": (unet_est, unet_batch.value)}
-        memory = block({
-            "budget_gb": Decision(self.memory_gb, self.memory_reason),
-            **{f"{stage}_gib": Decision(round(est.peak_gib(batch), 3), f"estimated peak of a training step at batch "
-                                        f"{batch} (meta-device measurement x calibration)")
-               for stage, (est, batch) in estimates.items()},
-        })
+        estimates = {
+            "image_autoencoder": (image_est, image_batch.value),
+            "mask_autoencoder": (mask_est, mask_batch.value),
+            "denoiser": (unet_est, unet_batch.value),
+        }
+        memory = block(
+            {
+                "budget_gb": Decision(self.memory_gb, self.memory_reason),
+                **{
+                    f"{stage}_gib": Decision(
+                        round(est.peak_gib(batch), 3),
+                        f"estimated peak of a training step at batch {batch} (meta-device measurement x calibration)",
+                    )
+                    for stage, (est, batch) in estimates.items()
+                },
+            }
+        )
         if grid.dims == 3:
             dims_reason = "3D dataset: volumetric plan"
         else:
             dims_reason = "2D dataset" if self.spatial_dims == 2 else "slice-wise 2D plan of a 3D dataset"
-        return block({
-            "spatial_dims": Decision(grid.dims, dims_reason),
-            "data_folder": Decision(name, "preprocessed cases are written to WORK/<data_folder>/"),
-            "preprocessing": Decision(self._preprocessing(grid), "how raw cases become network inputs"),
-            "median_shape": Decision([round(m, 2) for m in grid.median_shape],
-                                     "median case shape after cropping and resampling (in-plane for slice-wise plans)"),
-            "patch_size": patch,
-            "latent_factor": factor,
-            "latent_shape": Decision(list(nets.latent), "patch size / latent factor"),
-            "mask_targets": self.determine_mask_targets(int(dataset["num_raters"])),
-            **{stage: Decision(content, f"the {stage.replace('_', ' ')} stage") for stage, content in stages.items()},
-            "diffusion": Decision(block(self.determine_diffusion()), "DDPM training of the latent denoiser"),
-            "inference": Decision(block(self.determine_inference()), "sampling and ensembling"),
-            "memory": Decision(memory, "memory budget and estimates per stage"),
-        })
+        return block(
+            {
+                "spatial_dims": Decision(grid.dims, dims_reason),
+                "data_folder": Decision(name, "preprocessed cases are written to WORK/<data_folder>/"),
+                "preprocessing": Decision(self._preprocessing(grid), "how raw cases become network inputs"),
+                "median_shape": Decision(
+                    [round(m, 2) for m in grid.median_shape],
+                    "median case shape after cropping and resampling (in-plane for slice-wise plans)",
+                ),
+                "patch_size": patch,
+                "latent_factor": factor,
+                "latent_shape": Decision(list(nets.latent), "patch size / latent factor"),
+                "mask_targets": self.determine_mask_targets(int(dataset["num_raters"])),
+                **{
+                    stage: Decision(content, f"the {stage.replace('_', ' ')} stage")
+                    for stage, content in stages.items()
+                },
+                "diffusion": Decision(block(self.determine_diffusion()), "DDPM training of the latent denoiser"),
+                "inference": Decision(block(self.determine_inference()), "sampling and ensembling"),
+                "memory": Decision(memory, "memory budget and estimates per stage"),
+            }
+        )
 
     def plan(self, configurations: Sequence[str] | None = None) -> dict[str, Any]:
         """Plan the requested configurations (all available ones by default)."""
         names = list(configurations or self.available_configurations())
         dataset = self.fingerprint["dataset"]
         configs = {name: self.plan_configuration(name) for name in names}
-        kind = "natural images without physical spacing" if dataset["natural_images"] else "images with physical spacing"
-        return block({
-            "plans_version": Decision(PLANS_VERSION, "format version of this file"),
-            "planner": Decision(f"{type(self).__name__} (medseglatdiff {__version__})", "the planner that wrote this file"),
-            "dataset_name": Decision(dataset["name"], "from dataset.json"),
-            "raw_dataset": Decision(dataset["root"], "the raw dataset that was fingerprinted"),
-            "channel_names": Decision(dataset["channel_names"], "from dataset.json"),
-            "labels": Decision(dataset["labels"], "from dataset.json"),
-            "num_raters": Decision(int(dataset["num_raters"]), "from dataset.json (0: single reference label)"),
-            "num_training": Decision(int(dataset["num_training"]), "cases fingerprinted"),
-            "natural_images": Decision(bool(dataset["natural_images"]), f"file ending {dataset['file_ending']}: {kind}"),
-            "memory_gb": Decision(self.memory_gb, self.memory_reason),
-            "configurations": Decision(configs, f"{', '.join(names)} planned for a {self.spatial_dims}D dataset"),
-        })
+        kind = (
+            "natural images without physical spacing" if dataset["natural_images"] else "images with physical spacing"
+        )
+        return block(
+            {
+                "plans_version": Decision(PLANS_VERSION, "format version of this file"),
+                "planner": Decision(
+                    f"{type(self).__name__} (medseglatdiff {__version__})", "the planner that wrote this file"
+                ),
+                "dataset_name": Decision(dataset["name"], "from dataset.json"),
+                "raw_dataset": Decision(dataset["root"], "the raw dataset that was fingerprinted"),
+                "channel_names": Decision(dataset["channel_names"], "from dataset.json"),
+                "labels": Decision(dataset["labels"], "from dataset.json"),
+                "num_raters": Decision(int(dataset["num_raters"]), "from dataset.json (0: single reference label)"),
+                "num_training": Decision(int(dataset["num_training"]), "cases fingerprinted"),
+                "natural_images": Decision(
+                    bool(dataset["natural_images"]), f"file ending {dataset['file_ending']}: {kind}"
+                ),
+                "memory_gb": Decision(self.memory_gb, self.memory_reason),
+                "configurations": Decision(configs, f"{', '.join(names)} planned for a {self.spatial_dims}D dataset"),
+            }
+        )

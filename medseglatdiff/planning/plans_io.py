@@ -74,20 +74,28 @@ def _network_problems(where: str, net: dict[str, Any]) -> list[str]:
     channels = net["channels"]
     for key in ("attention_levels", "num_head_channels"):
         if key in net and len(net[key]) != len(channels):
-            problems.append(f"{where}.{key}: {len(net[key])} entries for {len(channels)} levels; "
-                            "fix: give one entry per entry of channels")
+            problems.append(
+                f"{where}.{key}: {len(net[key])} entries for {len(channels)} levels; "
+                "fix: give one entry per entry of channels"
+            )
     bad = [c for c in channels if c % net["norm_num_groups"]]
     if bad:
-        problems.append(f"{where}.channels: {bad} not divisible by norm_num_groups {net['norm_num_groups']}; "
-                        "fix: use multiples of norm_num_groups")
+        problems.append(
+            f"{where}.channels: {bad} not divisible by norm_num_groups {net['norm_num_groups']}; "
+            "fix: use multiples of norm_num_groups"
+        )
     heads = net.get("num_head_channels")
     if heads and heads[-1] <= 0:
-        problems.append(f"{where}.num_head_channels: the last entry sizes the middle block's attention and must be "
-                        "positive; fix: e.g. 32")
+        problems.append(
+            f"{where}.num_head_channels: the last entry sizes the middle block's attention and must be "
+            "positive; fix: e.g. 32"
+        )
     for level, (width, head, attention) in enumerate(zip(channels, heads or [], net["attention_levels"])):
         if attention and (head <= 0 or width % head):
-            problems.append(f"{where}.num_head_channels[{level}]: {head} must be positive and divide {width}; "
-                            "fix: use a divisor of the level's width")
+            problems.append(
+                f"{where}.num_head_channels[{level}]: {head} must be positive and divide {width}; "
+                "fix: use a divisor of the level's width"
+            )
     return problems
 
 
@@ -98,17 +106,23 @@ def _shape_problems(where: str, config: dict[str, Any]) -> list[str]:
         problems.append(f"{where}.patch_size: {len(patch)} entries for spatial_dims {dims}; fix: one per spatial axis")
     divisor = factor * 2 ** (len(config["denoiser"]["network"]["channels"]) - 1)
     if any(p % divisor for p in patch):
-        problems.append(f"{where}.patch_size: {patch} not divisible by latent_factor x 2^(denoiser levels - 1) = "
-                        f"{divisor}; fix: {_FIXES['patch_size']} (here {divisor})")
+        problems.append(
+            f"{where}.patch_size: {patch} not divisible by latent_factor x 2^(denoiser levels - 1) = "
+            f"{divisor}; fix: {_FIXES['patch_size']} (here {divisor})"
+        )
     latent = [p // factor for p in patch]
     if config["latent_shape"] != latent:
-        problems.append(f"{where}.latent_shape: {config['latent_shape']} is not patch_size / latent_factor = "
-                        f"{latent}; fix: set it to that")
+        problems.append(
+            f"{where}.latent_shape: {config['latent_shape']} is not patch_size / latent_factor = "
+            f"{latent}; fix: set it to that"
+        )
     for stage in ("image_autoencoder", "mask_autoencoder"):
         levels = len(config[stage]["network"]["channels"])
         if 2 ** (levels - 1) != factor:
-            problems.append(f"{where}.{stage}.network.channels: {levels} levels downsample by {2 ** (levels - 1)}, "
-                            f"not latent_factor {factor}; fix: use log2(latent_factor) + 1 levels")
+            problems.append(
+                f"{where}.{stage}.network.channels: {levels} levels downsample by {2 ** (levels - 1)}, "
+                f"not latent_factor {factor}; fix: use log2(latent_factor) + 1 levels"
+            )
     return problems
 
 
@@ -118,30 +132,42 @@ def _channel_problems(where: str, config: dict[str, Any], plans: dict[str, Any])
     unet = config["denoiser"]["network"]
     num_channels = len(plans["channel_names"])
     if image["in_channels"] != num_channels:
-        problems.append(f"{where}.image_autoencoder.network.in_channels: {image['in_channels']} but dataset.json has "
-                        f"{num_channels} channels; fix: set {num_channels}")
+        problems.append(
+            f"{where}.image_autoencoder.network.in_channels: {image['in_channels']} but dataset.json has "
+            f"{num_channels} channels; fix: set {num_channels}"
+        )
     latents = image["latent_channels"] + mask["latent_channels"]
     if unet["in_channels"] != latents:
-        problems.append(f"{where}.denoiser.network.in_channels: {unet['in_channels']} is not mask + image latent "
-                        f"channels ({mask['latent_channels']} + {image['latent_channels']}); fix: set {latents}")
+        problems.append(
+            f"{where}.denoiser.network.in_channels: {unet['in_channels']} is not mask + image latent "
+            f"channels ({mask['latent_channels']} + {image['latent_channels']}); fix: set {latents}"
+        )
     if unet["out_channels"] != mask["latent_channels"]:
-        problems.append(f"{where}.denoiser.network.out_channels: {unet['out_channels']} is not the mask latent "
-                        f"channels {mask['latent_channels']}; fix: set them equal")
+        problems.append(
+            f"{where}.denoiser.network.out_channels: {unet['out_channels']} is not the mask latent "
+            f"channels {mask['latent_channels']}; fix: set them equal"
+        )
     values = {v for value in plans["labels"].values() for v in (value if isinstance(value, list) else [value])}
     weights = config["mask_autoencoder"]["class_weights"]
     if len(weights) != len(values):
-        problems.append(f"{where}.mask_autoencoder.class_weights: {len(weights)} weights for {len(values)} label "
-                        "values; fix: one weight per label value, background first")
+        problems.append(
+            f"{where}.mask_autoencoder.class_weights: {len(weights)} weights for {len(values)} label "
+            "values; fix: one weight per label value, background first"
+        )
     activation = config["mask_autoencoder"]["output_activation"]
     expected = 1 if activation == "sigmoid" else len(values)
     if mask["in_channels"] != expected or mask["out_channels"] != expected:
-        problems.append(f"{where}.mask_autoencoder.network.in_channels/out_channels: must be {expected} for "
-                        f"{activation} output; fix: set {expected}")
+        problems.append(
+            f"{where}.mask_autoencoder.network.in_channels/out_channels: must be {expected} for "
+            f"{activation} output; fix: set {expected}"
+        )
     normalization = config["preprocessing"]["normalization"]
     if [n["channel"] for n in normalization] != list(range(num_channels)):
-        problems.append(f"{where}.preprocessing.normalization: entries for channels "
-                        f"{[n['channel'] for n in normalization]}, expected 0..{num_channels - 1}; "
-                        "fix: one entry per channel, in order")
+        problems.append(
+            f"{where}.preprocessing.normalization: entries for channels "
+            f"{[n['channel'] for n in normalization]}, expected 0..{num_channels - 1}; "
+            "fix: one entry per channel, in order"
+        )
     return problems
 
 
@@ -149,7 +175,9 @@ def _configuration_problems(name: str, config: dict[str, Any], plans: dict[str, 
     where = f"configurations.{name}"
     problems: list[str] = []
     if name in ("2d", "3d") and config["spatial_dims"] != int(name[0]):
-        problems.append(f"{where}.spatial_dims: {config['spatial_dims']} for configuration {name!r}; fix: set {name[0]}")
+        problems.append(
+            f"{where}.spatial_dims: {config['spatial_dims']} for configuration {name!r}; fix: set {name[0]}"
+        )
     problems += _shape_problems(where, config)
     for stage in ("image_autoencoder", "mask_autoencoder", "denoiser"):
         problems += _network_problems(f"{where}.{stage}.network", config[stage]["network"])
@@ -157,15 +185,21 @@ def _configuration_problems(name: str, config: dict[str, Any], plans: dict[str, 
     pre = config["preprocessing"]
     axis, nulls = pre["slice_axis"], [i for i, s in enumerate(pre["target_spacing"]) if s is None]
     if (axis is None and nulls) or (axis is not None and nulls != [axis]):
-        problems.append(f"{where}.preprocessing.target_spacing: null entries {nulls} must match slice_axis {axis}; "
-                        "fix: null only at the slice axis")
+        problems.append(
+            f"{where}.preprocessing.target_spacing: null entries {nulls} must match slice_axis {axis}; "
+            "fix: null only at the slice axis"
+        )
     diffusion, inference = config["diffusion"], config["inference"]
     if diffusion["beta_start"] >= diffusion["beta_end"]:
-        problems.append(f"{where}.diffusion.beta_start: {diffusion['beta_start']} must be below beta_end "
-                        f"{diffusion['beta_end']}; fix: e.g. 1e-4 and 2e-2")
+        problems.append(
+            f"{where}.diffusion.beta_start: {diffusion['beta_start']} must be below beta_end "
+            f"{diffusion['beta_end']}; fix: e.g. 1e-4 and 2e-2"
+        )
     if inference["num_inference_steps"] > diffusion["num_train_timesteps"]:
-        problems.append(f"{where}.inference.num_inference_steps: more than num_train_timesteps "
-                        f"{diffusion['num_train_timesteps']}; fix: use at most that many")
+        problems.append(
+            f"{where}.inference.num_inference_steps: more than num_train_timesteps "
+            f"{diffusion['num_train_timesteps']}; fix: use at most that many"
+        )
     return problems
 
 
@@ -211,5 +245,8 @@ def strip_reasons(block: dict[str, Any]) -> dict[str, Any]:
 
 def preprocessing_hash(config: dict[str, Any]) -> str:
     """Content hash of what decides a configuration's preprocessed data (its ``preprocessing`` block and dims)."""
-    content = {"spatial_dims": config["spatial_dims"], "preprocessing": strip_reasons(copy.deepcopy(config["preprocessing"]))}
+    content = {
+        "spatial_dims": config["spatial_dims"],
+        "preprocessing": strip_reasons(copy.deepcopy(config["preprocessing"])),
+    }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]

@@ -65,15 +65,15 @@ REASONS = {
     },
     "default": {
         "conditioning": "the image's pixels on the latent grid (space-to-depth), encoded by the denoiser's own trainable "
-                        "layers: the frozen image latent lost what the segmentation needs (docs/benchmarks.md, diagnosis), "
-                        "and no image autoencoder has to be trained (Kvasir-SEG, 2 CPU-min: Dice 0.59 vs 0.47)",
+        "layers: the frozen image latent lost what the segmentation needs (docs/benchmarks.md, diagnosis), "
+        "and no image autoencoder has to be trained (Kvasir-SEG, 2 CPU-min: Dice 0.59 vs 0.47)",
         "prediction_type": "the denoiser predicts the clean mask latent (x0): measured far better than epsilon at equal "
-                           "budget (Kvasir-SEG, 2 CPU-min: Dice 0.48 vs 0.34 with the same conditioning)",
+        "budget (Kvasir-SEG, 2 CPU-min: Dice 0.48 vs 0.34 with the same conditioning)",
         "mask_loss_weight": "no loss on the decoded mask: BCE + Dice through the mask decoder lowered Dice in every "
-                            "measured setting (0.59 -> 0.35 at weight 1, 0.50 at 0.1) and costs a decoder pass per step",
+        "measured setting (0.59 -> 0.35 at weight 1, 0.50 at 0.1) and costs a decoder pass per step",
         "mask_loss_timesteps": "unused (no mask loss)",
         "ema_decay": "no weight average: with EMA 0.999 + warm-up + clipping Dice fell 0.59 -> 0.55 at 2 CPU-min (the "
-                     "average lags short runs); set it for long GPU trainings",
+        "average lags short runs); set it for long GPU trainings",
         "warmup_fraction": "no warm-up (measured together with the EMA, above)",
         "grad_clip": "no gradient clipping (measured together with the EMA, above)",
     },
@@ -85,8 +85,11 @@ REASONS = {
 # 0.316 at 1 / 2 / 5 / 10 / 25 / 50 steps: 5 is the smallest count within noise of the best, at a tenth of 50's time
 INFERENCE_STEPS = {
     "published": (50, "the method's 50 DDIM steps"),
-    "default": (5, "5 DDIM steps: the smallest count within noise of the best measured (Kvasir-SEG Dice 0.685 at 5 vs "
-                   "0.685 at 50; LIDC GED 0.267 at 5, 0.261 at 10, 0.316 at 50) at a tenth of the time of 50"),
+    "default": (
+        5,
+        "5 DDIM steps: the smallest count within noise of the best measured (Kvasir-SEG Dice 0.685 at 5 vs "
+        "0.685 at 50; LIDC GED 0.267 at 5, 0.261 at 10, 0.316 at 50) at a tenth of the time of 50",
+    ),
 }
 
 

@@ -73,10 +73,16 @@ class PlanningRules:
         """Largest patch edge: 256 (2D) / 128 (3D) with a GPU-sized budget, 128 / 64 below it."""
         big, small = self.MAX_INPUT_SIZE[spatial_dims]
         if memory_gb >= self.GPU_MEMORY_GB:
-            return Decision(big, f"memory budget {memory_gb:g} GB >= {self.GPU_MEMORY_GB:g} GB: inputs up to {big} px "
-                                 "per axis (the method's 256 px for 2D)")
-        return Decision(small, f"memory budget {memory_gb:g} GB < {self.GPU_MEMORY_GB:g} GB (a CPU-sized run): inputs up "
-                               f"to {small} px per axis")
+            return Decision(
+                big,
+                f"memory budget {memory_gb:g} GB >= {self.GPU_MEMORY_GB:g} GB: inputs up to {big} px "
+                "per axis (the method's 256 px for 2D)",
+            )
+        return Decision(
+            small,
+            f"memory budget {memory_gb:g} GB < {self.GPU_MEMORY_GB:g} GB (a CPU-sized run): inputs up "
+            f"to {small} px per axis",
+        )
 
     def determine_target_spacing(
         self, spacings: np.ndarray, shapes: np.ndarray, natural: bool, max_input_size: int
@@ -95,8 +101,11 @@ class PlanningRules:
             long_side = float(np.median(shapes.max(axis=1)))
             scale = max(1.0, long_side / max_input_size)
             spacing = [round(scale * float(s), 6) for s in np.median(spacings, axis=0)]
-            return Decision(spacing, f"natural images: median long side {long_side:g} px scaled to at most "
-                                     f"{max_input_size} px (factor {scale:.3g}, never upsampled)")
+            return Decision(
+                spacing,
+                f"natural images: median long side {long_side:g} px scaled to at most "
+                f"{max_input_size} px (factor {scale:.3g}, never upsampled)",
+            )
         target = np.median(spacings, axis=0)
         reason = f"median spacing of the cases ({_fmt(target)})"
         if target.size == 3:
@@ -108,15 +117,18 @@ class PlanningRules:
             if coarse and few_slices:
                 low = float(np.percentile(spacings[:, worst], 10))
                 target[worst] = max(low, float(max(target[others])) + 1e-5)
-                reason += f"; anisotropic: axis {worst} uses the 10th percentile spacing {target[worst]:.3g} (nnU-Net's rule)"
+                reason += (
+                    f"; anisotropic: axis {worst} uses the 10th percentile spacing {target[worst]:.3g} (nnU-Net's rule)"
+                )
         return Decision([round(float(t), 6) for t in target], reason)
 
     def determine_slice_axis(self, target_spacing: Sequence[float]) -> Decision:
         """The axis a slice-wise 2D plan of a 3D dataset slices along: the coarsest (ties: the last, z)."""
         spacing = np.asarray(target_spacing, dtype=np.float64)
         axis = int(len(spacing) - 1 - np.argmax(spacing[::-1]))
-        return Decision(axis, f"2D slices are taken across axis {axis}, the coarsest spacing ({_fmt(spacing)}); "
-                              "its spacing is kept")
+        return Decision(
+            axis, f"2D slices are taken across axis {axis}, the coarsest spacing ({_fmt(spacing)}); its spacing is kept"
+        )
 
     # ---- intensities ------------------------------------------------------------------------------------------
     def determine_use_nonzero_mask(self, median_crop_ratio: float) -> Decision:
@@ -139,11 +151,17 @@ class PlanningRules:
             stats = foreground_intensity[index]
             lo, hi = intensity_range[index]
             if lowered.startswith("ct") and stats.get("mean") is not None:
-                params = {"clip_low": stats["percentile_00_5"], "clip_high": stats["percentile_99_5"],
-                          "mean": stats["mean"], "std": stats["std"]}
+                params = {
+                    "clip_low": stats["percentile_00_5"],
+                    "clip_high": stats["percentile_99_5"],
+                    "mean": stats["mean"],
+                    "std": stats["std"],
+                }
                 entries.append({"channel": index, "name": name, "scheme": "ct", "params": params})
-                reasons.append(f"{index} '{name}': CT, clip to the foreground's [{_fmt(params['clip_low'])}, "
-                               f"{_fmt(params['clip_high'])}] (p0.5, p99.5) then z-score with its mean and std")
+                reasons.append(
+                    f"{index} '{name}': CT, clip to the foreground's [{_fmt(params['clip_low'])}, "
+                    f"{_fmt(params['clip_high'])}] (p0.5, p99.5) then z-score with its mean and std"
+                )
             elif lowered in RGB_NAMES and lo >= 0 and hi <= 255:
                 entries.append({"channel": index, "name": name, "scheme": "unit_range", "params": {"max_value": 255.0}})
                 reasons.append(f"{index} '{name}': 8-bit colour, divided by 255 to [0, 1]")
@@ -161,30 +179,38 @@ class PlanningRules:
     def determine_latent_factor(self, object_diameter_mm: float | None, target_spacing: Sequence[float]) -> Decision:
         """Largest power of two in [MIN, MAX] that keeps the 5th-percentile object >= 2 latent pixels across."""
         if object_diameter_mm is None:
-            return Decision(self.MAX_LATENT_FACTOR, f"no foreground objects: the largest factor {self.MAX_LATENT_FACTOR}")
+            return Decision(
+                self.MAX_LATENT_FACTOR, f"no foreground objects: the largest factor {self.MAX_LATENT_FACTOR}"
+            )
         voxel = float(np.exp(np.mean(np.log(np.asarray(target_spacing, dtype=np.float64)))))
         diameter = float(object_diameter_mm) / voxel
         factor = self.MIN_LATENT_FACTOR
         while factor * 2 <= self.MAX_LATENT_FACTOR and diameter / (factor * 2) >= self.MIN_LATENT_OBJECT_PIXELS:
             factor *= 2
         bounds = f"[{self.MIN_LATENT_FACTOR}, {self.MAX_LATENT_FACTOR}]"
-        fit = "" if diameter / factor >= self.MIN_LATENT_OBJECT_PIXELS else "; objects are smaller than that: the minimum"
-        return Decision(factor, f"5th-percentile object diameter {diameter:.3g} px after resampling -> "
-                                f"{diameter / factor:.3g} latent px at factor {factor} (largest power of two in {bounds} "
-                                f"keeping >= {self.MIN_LATENT_OBJECT_PIXELS:g}){fit}")
+        fit = (
+            "" if diameter / factor >= self.MIN_LATENT_OBJECT_PIXELS else "; objects are smaller than that: the minimum"
+        )
+        return Decision(
+            factor,
+            f"5th-percentile object diameter {diameter:.3g} px after resampling -> "
+            f"{diameter / factor:.3g} latent px at factor {factor} (largest power of two in {bounds} "
+            f"keeping >= {self.MIN_LATENT_OBJECT_PIXELS:g}){fit}",
+        )
 
     def determine_latent_channels(self, in_channels: int, latent_factor: int, spatial_dims: int) -> Decision:
         """At least the input channels, more when the compression ``in * factor^dims / latent`` would exceed 48."""
         needed = math.ceil(in_channels * latent_factor**spatial_dims / self.LATENT_COMPRESSION)
         channels = int(min(max(in_channels, needed, 1), self.MAX_LATENT_CHANNELS))
         ratio = in_channels * latent_factor**spatial_dims / channels
-        return Decision(channels, f"{in_channels} input channel(s) at factor {latent_factor} in {spatial_dims}D: "
-                                  f"{channels} latent channel(s), compression {ratio:.3g}:1 (at most "
-                                  f"{self.LATENT_COMPRESSION}:1, as Stable Diffusion's f=8, c=4)")
+        return Decision(
+            channels,
+            f"{in_channels} input channel(s) at factor {latent_factor} in {spatial_dims}D: "
+            f"{channels} latent channel(s), compression {ratio:.3g}:1 (at most "
+            f"{self.LATENT_COMPRESSION}:1, as Stable Diffusion's f=8, c=4)",
+        )
 
-    def determine_class_weights(
-        self, fractions: Mapping[int, float | None], label_values: Sequence[int]
-    ) -> Decision:
+    def determine_class_weights(self, fractions: Mapping[int, float | None], label_values: Sequence[int]) -> Decision:
         """Weighted-CE weights: background 1, class c: clip((1 - f_c) / f_c, 1, 50), f_c its median share."""
         weights, parts = [], []
         for value in label_values:
@@ -200,8 +226,11 @@ class PlanningRules:
             weights.append(round(weight, 3))
             parts.append(f"class {value}: median share {f:.3g} -> {weight:.3g}")
         rule = f"clip((1-f)/f, {self.MIN_FOREGROUND_WEIGHT:g}, {self.MAX_FOREGROUND_WEIGHT:g})"
-        return Decision(weights, f"background 1; foreground {rule} with f the class's median share of the cropped "
-                                 "image in cases that have it (the method used ~50 for LIDC nodules): " + "; ".join(parts))
+        return Decision(
+            weights,
+            f"background 1; foreground {rule} with f the class's median share of the cropped "
+            "image in cases that have it (the method used ~50 for LIDC nodules): " + "; ".join(parts),
+        )
 
     # ---- sizes and networks -----------------------------------------------------------------------------------
     def determine_denoiser_levels(self, min_latent_size: int) -> Decision:
@@ -209,16 +238,22 @@ class PlanningRules:
         raw = 1 + math.floor(math.log2(max(min_latent_size, 1) / self.MIN_BOTTLENECK)) if min_latent_size >= 1 else 1
         levels = int(np.clip(raw, self.MIN_DENOISER_LEVELS, self.MAX_DENOISER_LEVELS))
         bottleneck = min_latent_size // 2 ** (levels - 1)
-        return Decision(levels, f"smallest latent edge {min_latent_size}: {levels} levels leave a {bottleneck} px "
-                                f"bottleneck (target >= {self.MIN_BOTTLENECK}, levels in "
-                                f"[{self.MIN_DENOISER_LEVELS}, {self.MAX_DENOISER_LEVELS}])")
+        return Decision(
+            levels,
+            f"smallest latent edge {min_latent_size}: {levels} levels leave a {bottleneck} px "
+            f"bottleneck (target >= {self.MIN_BOTTLENECK}, levels in "
+            f"[{self.MIN_DENOISER_LEVELS}, {self.MAX_DENOISER_LEVELS}])",
+        )
 
     def determine_patch_size(self, median_shape: Sequence[float], max_input_size: int, divisor: int) -> Decision:
         """The median resampled shape rounded up to a multiple of ``divisor``, capped at ``max_input_size``."""
         cap = max(divisor, (max_input_size // divisor) * divisor)
         patch = [int(min(max(math.ceil(float(m) / divisor) * divisor, divisor), cap)) for m in median_shape]
-        return Decision(patch, f"median shape {_fmt(median_shape)} after resampling, rounded up to multiples of "
-                               f"{divisor} (latent factor x 2^(denoiser levels - 1)), at most {cap}")
+        return Decision(
+            patch,
+            f"median shape {_fmt(median_shape)} after resampling, rounded up to multiples of "
+            f"{divisor} (latent factor x 2^(denoiser levels - 1)), at most {cap}",
+        )
 
     def determine_widths(self, base: int, levels: int) -> list[int]:
         """Channels per level: base x (1, 2, 2, 4)[:levels]."""
@@ -228,9 +263,12 @@ class PlanningRules:
         """Self-attention at the levels with at most MAX_ATTENTION_TOKENS positions."""
         tokens = [int(np.prod([max(s // 2**i, 1) for s in latent_shape])) for i in range(levels)]
         flags = [t <= self.MAX_ATTENTION_TOKENS for t in tokens]
-        return Decision(flags, f"positions per level {tokens}: attention where <= {self.MAX_ATTENTION_TOKENS} "
-                               "(its cost grows with the square of the positions; at 1024 it doubled a 256 px latent "
-                               "step, docs/benchmarks.md)")
+        return Decision(
+            flags,
+            f"positions per level {tokens}: attention where <= {self.MAX_ATTENTION_TOKENS} "
+            "(its cost grows with the square of the positions; at 1024 it doubled a 256 px latent "
+            "step, docs/benchmarks.md)",
+        )
 
     def determine_batch_size(self, estimate: MemoryEstimate, memory_gb: float, num_samples: int) -> Decision:
         """Largest power of two in [MIN_BATCH, MAX_BATCH] that fits the budget and covers <= 5% of the samples."""
@@ -239,21 +277,33 @@ class PlanningRules:
         batch = int(max(self.MIN_BATCH, min(floor_power_of_two(max(fits, 1)), self.MAX_BATCH, data_cap)))
         per = estimate.per_sample_bytes / GIB
         note = "" if fits >= batch else " (does NOT fit: raise --memory_gb or lower the patch size)"
-        return Decision(batch, f"{per:.3g} GiB activations/sample + {estimate.fixed_bytes / GIB:.3g} GiB weights and "
-                               f"optimizer: {fits} fit {memory_gb:g} GB; power of two in [{self.MIN_BATCH}, "
-                               f"{self.MAX_BATCH}], <= 5% of {num_samples} samples ({data_cap}){note}")
+        return Decision(
+            batch,
+            f"{per:.3g} GiB activations/sample + {estimate.fixed_bytes / GIB:.3g} GiB weights and "
+            f"optimizer: {fits} fit {memory_gb:g} GB; power of two in [{self.MIN_BATCH}, "
+            f"{self.MAX_BATCH}], <= 5% of {num_samples} samples ({data_cap}){note}",
+        )
 
     def determine_width(
-        self, candidates: Sequence[int], estimate_for: Callable[[int], MemoryEstimate], memory_gb: float, target_batch: int
+        self,
+        candidates: Sequence[int],
+        estimate_for: Callable[[int], MemoryEstimate],
+        memory_gb: float,
+        target_batch: int,
     ) -> Decision:
         """The widest base width whose network trains at least ``target_batch`` samples within the budget."""
         for base in candidates:
             fits = largest_batch(estimate_for(base), memory_gb)
             if fits >= target_batch:
-                return Decision(int(base), f"widest base of {list(candidates)} training >= {target_batch} samples per "
-                                           f"batch in {memory_gb:g} GB ({fits} fit)")
-        return Decision(int(candidates[-1]), f"narrowest base of {list(candidates)}: none trains {target_batch} samples "
-                                             f"per batch in {memory_gb:g} GB")
+                return Decision(
+                    int(base),
+                    f"widest base of {list(candidates)} training >= {target_batch} samples per "
+                    f"batch in {memory_gb:g} GB ({fits} fit)",
+                )
+        return Decision(
+            int(candidates[-1]),
+            f"narrowest base of {list(candidates)}: none trains {target_batch} samples per batch in {memory_gb:g} GB",
+        )
 
     # ---- training and inference defaults -------------------------------------------------------------------------
     def determine_kl_weight(self) -> Decision:
@@ -261,14 +311,19 @@ class PlanningRules:
 
     def determine_mask_targets(self, num_raters: int) -> Decision:
         if num_raters:
-            return Decision("random_rater", f"{num_raters} raters: each training sample draws one rater's mask, so the "
-                                            "samples learn the raters' spread")
+            return Decision(
+                "random_rater",
+                f"{num_raters} raters: each training sample draws one rater's mask, so the "
+                "samples learn the raters' spread",
+            )
         return Decision("label", "single reference label per case")
 
     def determine_diffusion(self) -> dict[str, Decision]:
         return {
             "num_train_timesteps": Decision(self.NUM_TRAIN_TIMESTEPS, "the method's T = 1000 (DDPM)"),
-            "schedule": Decision("linear_beta", "the method's linear beta schedule (MONAI DDPMScheduler 'linear_beta')"),
+            "schedule": Decision(
+                "linear_beta", "the method's linear beta schedule (MONAI DDPMScheduler 'linear_beta')"
+            ),
             "beta_start": Decision(self.BETA_START, "the method's beta_1 = 1e-4"),
             "beta_end": Decision(self.BETA_END, "the method's beta_T = 2e-2"),
             "prediction_type": Decision("epsilon", "the denoiser predicts the noise (the method's epsilon, MSE loss)"),

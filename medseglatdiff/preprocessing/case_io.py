@@ -26,7 +26,9 @@ class CaseFiles:
     @classmethod
     def from_spec(cls, spec: DatasetSpec, case: str) -> CaseFiles:
         label = spec.label_file(case)
-        return cls(case, tuple(spec.image_files(case)), label if label.is_file() else None, tuple(spec.rater_files(case)))
+        return cls(
+            case, tuple(spec.image_files(case)), label if label.is_file() else None, tuple(spec.rater_files(case))
+        )
 
     def signature(self) -> str:
         """A hash of the files' names, sizes and modification times: it changes when any input changes."""
@@ -60,7 +62,9 @@ def _as_mask(array: np.ndarray, path: Path) -> np.ndarray:
     values = np.asarray(array)
     rounded = np.rint(values)
     if np.issubdtype(values.dtype, np.floating) and not np.array_equal(values, rounded):
-        raise MedsegError(f"{path}: mask holds non-integer values; save labels as integers (run `medseg verify_dataset`)")
+        raise MedsegError(
+            f"{path}: mask holds non-integer values; save labels as integers (run `medseg verify_dataset`)"
+        )
     if rounded.min() < 0 or rounded.max() > 255:
         raise MedsegError(f"{path}: mask values must lie in 0..255; run `medseg verify_dataset` for details")
     return rounded.astype(np.uint8)
@@ -77,20 +81,26 @@ def read_case(files: CaseFiles) -> RawCase:
     shape = first.spatial_shape
     for item in loaded[1:]:
         if item.spatial_shape != shape:
-            raise MedsegError(f"{item.path}: shape {item.spatial_shape} differs from {first.path} {shape}; run `medseg verify_dataset`")
+            raise MedsegError(
+                f"{item.path}: shape {item.spatial_shape} differs from {first.path} {shape}; run `medseg verify_dataset`"
+            )
     image = np.concatenate([np.asarray(item.array, dtype=np.float32) for item in loaded], axis=0)
     masks: dict[str, np.ndarray | None] = {"label": None, "raters": None}
     if files.label is not None:
         label = read_image(files.label)
         if label.spatial_shape != shape:
-            raise MedsegError(f"{files.label}: shape {label.spatial_shape} differs from its image {shape}; run `medseg verify_dataset`")
+            raise MedsegError(
+                f"{files.label}: shape {label.spatial_shape} differs from its image {shape}; run `medseg verify_dataset`"
+            )
         masks["label"] = _as_mask(label.array[:1], files.label)
     if files.raters:
         stack = []
         for path in files.raters:
             rater = read_image(path)
             if rater.spatial_shape != shape:
-                raise MedsegError(f"{path}: shape {rater.spatial_shape} differs from its image {shape}; run `medseg verify_dataset`")
+                raise MedsegError(
+                    f"{path}: shape {rater.spatial_shape} differs from its image {shape}; run `medseg verify_dataset`"
+                )
             stack.append((_as_mask(rater.array[:1], path) > 0).astype(np.uint8))
         masks["raters"] = np.concatenate(stack, axis=0)
     return RawCase(files.case_id, image, masks["label"], masks["raters"], first.geometry)

@@ -66,7 +66,9 @@ def restore_label(label: np.ndarray, properties: Mapping[str, Any]) -> np.ndarra
     return uncrop(resampled.astype(array.dtype), properties["bbox"], properties["original_shape"], fill=0)
 
 
-def restore_probabilities(probabilities: np.ndarray, properties: Mapping[str, Any], fill: float | None = None) -> np.ndarray:
+def restore_probabilities(
+    probabilities: np.ndarray, properties: Mapping[str, Any], fill: float | None = None
+) -> np.ndarray:
     """Soft maps (C, ...) on the preprocessed grid, mapped linearly to the original grid (float32).
 
     Args:
@@ -75,7 +77,9 @@ def restore_probabilities(probabilities: np.ndarray, properties: Mapping[str, An
         fill: value outside the crop box; default 0 (for a C > 1 softmax, channel 0 gets 1: background).
     """
     array = _channel_first(probabilities, properties)
-    resampled = np.clip(resample_linear(array, properties["shape_after_crop"], properties.get("separate_axis")), 0.0, 1.0)
+    resampled = np.clip(
+        resample_linear(array, properties["shape_after_crop"], properties.get("separate_axis")), 0.0, 1.0
+    )
     out = uncrop(resampled, properties["bbox"], properties["original_shape"], fill=0.0 if fill is None else fill)
     if fill is None and out.shape[0] > 1:
         inside = np.zeros(out.shape[1:], dtype=bool)

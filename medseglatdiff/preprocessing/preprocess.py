@@ -34,7 +34,13 @@ from medseglatdiff.planning.plans_io import load_plans, preprocessing_hash, stri
 from medseglatdiff.preprocessing.case_io import CaseFiles, RawCase, read_case
 from medseglatdiff.preprocessing.cropping import background_values, bbox_shape, crop, nonzero_bbox
 from medseglatdiff.preprocessing.normalization import normalize_image
-from medseglatdiff.preprocessing.resampling import compute_new_shape, effective_spacing, resample_image, resample_label, separate_axis
+from medseglatdiff.preprocessing.resampling import (
+    compute_new_shape,
+    effective_spacing,
+    resample_image,
+    resample_label,
+    separate_axis,
+)
 
 PREPROCESSING_VERSION = 2
 CASE_GROUPS_FILE = "case_groups.json"
@@ -71,8 +77,10 @@ def preprocess_arrays(case: RawCase, preprocessing: Mapping[str, Any]) -> tuple[
     spacing = list(case.geometry.spacing)
     target = list(preprocessing["target_spacing"])
     if len(target) != len(spacing):
-        raise MedsegError(f"case {case.case_id}: the plan's target_spacing has {len(target)} axes, the image "
-                          f"{len(spacing)}; re-run `medseg plan`")
+        raise MedsegError(
+            f"case {case.case_id}: the plan's target_spacing has {len(target)} axes, the image "
+            f"{len(spacing)}; re-run `medseg plan`"
+        )
     crop_shape = bbox_shape(bbox)
     new_shape = compute_new_shape(crop_shape, spacing, target)
     axis = separate_axis(spacing, target, float(preprocessing["anisotropy_threshold"]))
@@ -147,7 +155,9 @@ def write_case_groups(spec: DatasetSpec, out: Path) -> Path:
     """``out/case_groups.json``: the dataset's case groups (patients, sequences) for grouped folds, kept in WORK
     so that cross-validation splits stay grouped when the raw dataset moves (empty when it has none)."""
     groups = {case: spec.case_groups[case] for case in spec.case_ids() if case in spec.case_groups}
-    return write_json_atomic(out / CASE_GROUPS_FILE, {"group_kind": spec.group_kind, "source": str(spec.root), "case_groups": groups})
+    return write_json_atomic(
+        out / CASE_GROUPS_FILE, {"group_kind": spec.group_kind, "source": str(spec.root), "case_groups": groups}
+    )
 
 
 def preprocess(
@@ -183,8 +193,10 @@ def preprocess(
     missing = [n for n in names if n not in plans["configurations"]]
     if missing:
         planned = ", ".join(plans["configurations"])
-        raise MedsegError(f"configuration(s) {', '.join(missing)} not in plans.json (it has {planned}); "
-                          "re-run `medseg plan --configurations ...`")
+        raise MedsegError(
+            f"configuration(s) {', '.join(missing)} not in plans.json (it has {planned}); "
+            "re-run `medseg plan --configurations ...`"
+        )
     cases = spec.case_ids()
     if not cases:
         raise MedsegError(f"{spec.root}: no cases found in imagesTr; run `medseg verify_dataset` on it")

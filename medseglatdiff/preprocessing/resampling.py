@@ -21,7 +21,9 @@ from monai.transforms import Resize
 ANISOTROPY_THRESHOLD = 3.0
 
 
-def compute_new_shape(shape: Sequence[int], spacing: Sequence[float], target_spacing: Sequence[float | None]) -> list[int]:
+def compute_new_shape(
+    shape: Sequence[int], spacing: Sequence[float], target_spacing: Sequence[float | None]
+) -> list[int]:
     """Spatial shape after resampling ``shape`` from ``spacing`` to ``target_spacing`` (``None``: axis kept)."""
     return [
         int(s) if t is None else max(1, int(round(int(s) * float(sp) / float(t))))
@@ -34,7 +36,9 @@ def effective_spacing(shape: Sequence[int], spacing: Sequence[float], new_shape:
     return [float(sp) * int(s) / int(n) for s, sp, n in zip(shape, spacing, new_shape)]
 
 
-def separate_axis(spacing: Sequence[float], target_spacing: Sequence[float | None], threshold: float = ANISOTROPY_THRESHOLD) -> int | None:
+def separate_axis(
+    spacing: Sequence[float], target_spacing: Sequence[float | None], threshold: float = ANISOTROPY_THRESHOLD
+) -> int | None:
     """The axis to resample on its own with nearest-neighbour interpolation, or None (nnU-Net's rule).
 
     A 3D grid whose coarsest spacing exceeds ``threshold`` times its finest one (first the source spacing, else the

@@ -37,7 +37,9 @@ def configs_dir() -> Path:
     """The repository's ``configs/`` folder (shared bundle definitions)."""
     folder = REPOSITORY_ROOT / "configs"
     if not folder.is_dir():
-        raise MedsegError(f"{folder}: the shared bundle configs are missing; run from a clone of the repository (pip install -e .)")
+        raise MedsegError(
+            f"{folder}: the shared bundle configs are missing; run from a clone of the repository (pip install -e .)"
+        )
     return folder
 
 
@@ -51,8 +53,14 @@ def bundle_path(bundle: str | os.PathLike, config: str = "train.json") -> Path:
     else:
         path = REPOSITORY_ROOT / "bundles" / str(bundle) / config
     if not path.is_file():
-        known = sorted(p.name for p in (REPOSITORY_ROOT / "bundles").iterdir() if (p / config).is_file()) if (REPOSITORY_ROOT / "bundles").is_dir() else []
-        raise MedsegError(f"{path}: bundle config not found; use one of {', '.join(known) or 'the bundles/ folders'} or a path to a bundle folder")
+        known = (
+            sorted(p.name for p in (REPOSITORY_ROOT / "bundles").iterdir() if (p / config).is_file())
+            if (REPOSITORY_ROOT / "bundles").is_dir()
+            else []
+        )
+        raise MedsegError(
+            f"{path}: bundle config not found; use one of {', '.join(known) or 'the bundles/ folders'} or a path to a bundle folder"
+        )
     return path
 
 
@@ -73,12 +81,18 @@ def flatten_settings(settings: Mapping[str, Any] | None, prefix: str = "") -> di
 
 def merge_settings(base: Mapping[str, Any] | None, update: Mapping[str, Any] | None) -> dict[str, Any]:
     """Deep merge of nested settings (``update`` wins; ``#`` ids in ``update`` are expanded first)."""
-    merged: dict[str, Any] = {k: (merge_settings(v, {}) if isinstance(v, Mapping) else v) for k, v in (base or {}).items()}
+    merged: dict[str, Any] = {
+        k: (merge_settings(v, {}) if isinstance(v, Mapping) else v) for k, v in (base or {}).items()
+    }
     for key, value in (update or {}).items():
         head, _, rest = str(key).partition("#")
         if rest:
             value, key = {rest: value}, head
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) and not any(str(k).startswith("_") for k in value):
+        if (
+            isinstance(value, Mapping)
+            and isinstance(merged.get(key), Mapping)
+            and not any(str(k).startswith("_") for k in value)
+        ):
             merged[key] = merge_settings(merged[key], value)
         else:
             merged[key] = merge_settings(value, {}) if isinstance(value, Mapping) else value
@@ -132,7 +146,9 @@ def _save_settings(path: Path, settings: Mapping[str, Any] | None) -> None:
     try:
         text = json.dumps(dict(settings or {}), indent=2)
     except TypeError:
-        logger.warning("settings hold values that are not JSON; %s not written (inference will need the same settings)", path)
+        logger.warning(
+            "settings hold values that are not JSON; %s not written (inference will need the same settings)", path
+        )
         return
     if is_main_process():
         write_text_atomic(path, text + "\n")
@@ -162,8 +178,11 @@ def _announce(parser: ConfigParser) -> None:
         elif not enabled:
             notes.append(f"{stage} not trained: {parser.get_parsed_content(f'{stage}#stage#skip_reason')}")
     progress = parser.get_parsed_content("progress")
-    print(f"training {parser.get_parsed_content('output_dir')}: {progress.describe(trained)}" + (f" ({'; '.join(notes)})" if notes else ""),
-          flush=True)
+    print(
+        f"training {parser.get_parsed_content('output_dir')}: {progress.describe(trained)}"
+        + (f" ({'; '.join(notes)})" if notes else ""),
+        flush=True,
+    )
 
 
 def run_bundle(

@@ -19,7 +19,12 @@ from monai.data import CacheDataset, DataLoader, Dataset
 from monai.data.utils import worker_init_fn
 from monai.transforms import Compose, EnsureTyped
 
-from medseglatdiff.augmentation.batchgenerators_aug import AugmentationParams, BatchgeneratorsTransformd, build_augmentation, initial_patch_size
+from medseglatdiff.augmentation.batchgenerators_aug import (
+    AugmentationParams,
+    BatchgeneratorsTransformd,
+    build_augmentation,
+    initial_patch_size,
+)
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.training.transforms import CenteredPatchCropd, LoadPreprocessedCased, RandPatchCropd, RandRaterMaskd
 
@@ -41,13 +46,24 @@ def augmentation_params(augmentation: AugmentationParams | Mapping[str, Any] | N
     if isinstance(augmentation, AugmentationParams):
         return augmentation
     params = dict(augmentation)
-    for key in ("scale", "elastic_alpha", "elastic_sigma", "brightness", "contrast", "gamma", "noise_variance", "mirror_axes"):
+    for key in (
+        "scale",
+        "elastic_alpha",
+        "elastic_sigma",
+        "brightness",
+        "contrast",
+        "gamma",
+        "noise_variance",
+        "mirror_axes",
+    ):
         if key in params and params[key] is not None:
             params[key] = tuple(params[key])
     try:
         return AugmentationParams(**params)
     except TypeError as exc:
-        raise MedsegError(f"augmentation settings: {exc}; valid keys are the fields of AugmentationParams (see docs/training.md)") from exc
+        raise MedsegError(
+            f"augmentation settings: {exc}; valid keys are the fields of AugmentationParams (see docs/training.md)"
+        ) from exc
 
 
 def training_transform(
@@ -65,8 +81,15 @@ def training_transform(
     params = augmentation_params(augmentation)
     transforms: list[Any] = [LoadPreprocessedCased()]
     if augment:
-        region = initial_patch_size(patch_size, params.rotation_degrees if params.p_rotation > 0 else 0.0, max(params.scale) if params.p_scale > 0 else 1.0)
-        transforms += [RandPatchCropd(region, foreground_probability, slice_axis), BatchgeneratorsTransformd(build_augmentation(patch_size, params))]
+        region = initial_patch_size(
+            patch_size,
+            params.rotation_degrees if params.p_rotation > 0 else 0.0,
+            max(params.scale) if params.p_scale > 0 else 1.0,
+        )
+        transforms += [
+            RandPatchCropd(region, foreground_probability, slice_axis),
+            BatchgeneratorsTransformd(build_augmentation(patch_size, params)),
+        ]
     else:
         transforms.append(RandPatchCropd(patch_size, foreground_probability, slice_axis))
     transforms += [RandRaterMaskd(), EnsureTyped(keys=SAMPLE_KEYS, allow_missing_keys=True, track_meta=False)]
@@ -85,7 +108,9 @@ def validation_transform(patch_size: Sequence[int], slice_axis: int | None = Non
     )
 
 
-def case_dataset(folder: str | os.PathLike, cases: Sequence[str], transform: Compose, cache_rate: float = 0.0, seed: int = 0) -> Dataset:
+def case_dataset(
+    folder: str | os.PathLike, cases: Sequence[str], transform: Compose, cache_rate: float = 0.0, seed: int = 0
+) -> Dataset:
     """A MONAI dataset over ``folder/<case>.npz``; ``cache_rate > 0`` keeps loaded cases in memory.
 
     Raises:
@@ -95,7 +120,9 @@ def case_dataset(folder: str | os.PathLike, cases: Sequence[str], transform: Com
     records = [{"path": str(folder / f"{case}.npz")} for case in cases]
     missing = [r["path"] for r in records if not Path(r["path"]).is_file()]
     if missing:
-        raise MedsegError(f"{len(missing)} case(s) of the split are not preprocessed, e.g. {missing[0]}; run `medseg plan_and_preprocess` again")
+        raise MedsegError(
+            f"{len(missing)} case(s) of the split are not preprocessed, e.g. {missing[0]}; run `medseg plan_and_preprocess` again"
+        )
     if not records:
         raise MedsegError(f"{folder}: no cases selected; check the fold and splits_final.json")
     transform.set_random_state(seed=seed)
@@ -121,7 +148,11 @@ def training_dataset(
 
 
 def validation_dataset(
-    folder: str | os.PathLike, cases: Sequence[str], patch_size: Sequence[int], max_cases: int | None = None, slice_axis: int | None = None
+    folder: str | os.PathLike,
+    cases: Sequence[str],
+    patch_size: Sequence[int],
+    max_cases: int | None = None,
+    slice_axis: int | None = None,
 ) -> Dataset:
     """The validation dataset: the first ``max_cases`` of ``cases`` (all when None)."""
     cases = list(cases)[: max_cases or None]
@@ -130,7 +161,13 @@ def validation_dataset(
 
 def inference_dataset(folder: str | os.PathLike, cases: Sequence[str]) -> Dataset:
     """Whole preprocessed cases, unaugmented (``mask`` = the reference label), for ensemble inference."""
-    transform = Compose([LoadPreprocessedCased(), RandRaterMaskd(raters_key="__none__"), EnsureTyped(keys=SAMPLE_KEYS, allow_missing_keys=True, track_meta=False)])
+    transform = Compose(
+        [
+            LoadPreprocessedCased(),
+            RandRaterMaskd(raters_key="__none__"),
+            EnsureTyped(keys=SAMPLE_KEYS, allow_missing_keys=True, track_meta=False),
+        ]
+    )
     return case_dataset(folder, cases, transform)
 
 

@@ -71,7 +71,9 @@ def training_plan(dataset_dir: str | os.PathLike, configuration: str | None = No
     configurations = plans["configurations"]
     name = configuration or ("3d" if "3d" in configurations else "2d")
     if name not in configurations:
-        raise MedsegError(f"{work / 'plans.json'}: configuration {name!r} not planned (planned: {', '.join(configurations)}); pass --settings#configuration with one of them")
+        raise MedsegError(
+            f"{work / 'plans.json'}: configuration {name!r} not planned (planned: {', '.join(configurations)}); pass --settings#configuration with one of them"
+        )
     config = strip_reasons(configurations[name])
     data_folder = work / config["data_folder"]
     if not data_folder.is_dir() or not any(data_folder.glob("*.npz")):
@@ -80,9 +82,16 @@ def training_plan(dataset_dir: str | os.PathLike, configuration: str | None = No
     weights = [float(w) for w in mask["class_weights"]]
     foreground = min(weights[1:]) if len(weights) > 1 else 1.0
     if len(weights) > 2:
-        logger.info("%d foreground classes trained as one foreground (their union), WCE weight %.3g", len(weights) - 1, foreground)
+        logger.info(
+            "%d foreground classes trained as one foreground (their union), WCE weight %.3g",
+            len(weights) - 1,
+            foreground,
+        )
     denoiser = config["denoiser"]["network"]
-    recipe = {**RECIPES["published"].values(), **{k: config["denoiser"][k] for k in DENOISER_KEYS if k in config["denoiser"]}}
+    recipe = {
+        **RECIPES["published"].values(),
+        **{k: config["denoiser"][k] for k in DENOISER_KEYS if k in config["denoiser"]},
+    }
     return {
         "configuration": name,
         "dataset_name": plans["dataset_name"],
@@ -130,7 +139,9 @@ def read_case_groups(work: str | os.PathLike) -> dict[str, str] | None:
         data = json.loads(path.read_text(encoding="utf-8"))
         return {str(k): str(v) for k, v in dict(data["case_groups"]).items()}
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise MedsegError(f"{path}: unreadable ({exc}); re-run `medseg plan_and_preprocess` (or `medseg preprocess`) to write it again") from exc
+        raise MedsegError(
+            f"{path}: unreadable ({exc}); re-run `medseg plan_and_preprocess` (or `medseg preprocess`) to write it again"
+        ) from exc
 
 
 def case_groups(plan: dict[str, Any], dataset_dir: str | os.PathLike | None = None) -> dict[str, str]:
@@ -173,7 +184,9 @@ def case_strata(data_folder: str | os.PathLike, cases: list[str]) -> dict[str, s
     return strata if len(strata) == len(cases) else {}
 
 
-def fold_split(dataset_dir: str | os.PathLike, plan: dict[str, Any], fold: int | str = 0, num_folds: int = 5, seed: int = 12345) -> tuple[list[str], list[str]]:
+def fold_split(
+    dataset_dir: str | os.PathLike, plan: dict[str, Any], fold: int | str = 0, num_folds: int = 5, seed: int = 12345
+) -> tuple[list[str], list[str]]:
     """``(train, val)`` cases of ``fold`` from ``dataset_dir/splits_final.json`` (created, grouped, when missing)."""
     cases = preprocessed_cases(plan["data_folder"])
     if (Path(dataset_dir) / SPLITS_FILE).is_file():

@@ -100,7 +100,9 @@ def _check_structure(splits: Any, where: str) -> list[dict[str, list[str]]]:
     for k, fold in enumerate(splits):
         if not isinstance(fold, dict) or not {"train", "val"} <= set(fold):
             problems.append(f"fold {k} is not an object with 'train' and 'val' lists")
-        elif not all(isinstance(fold[key], list) and all(isinstance(c, str) for c in fold[key]) for key in ("train", "val")):
+        elif not all(
+            isinstance(fold[key], list) and all(isinstance(c, str) for c in fold[key]) for key in ("train", "val")
+        ):
             problems.append(f"fold {k}: 'train' and 'val' must be lists of case identifiers (strings)")
     if problems:
         raise SplitsError(f"{where}: " + "; ".join(problems) + f"; the file must be {SPLITS_FORMAT}")
@@ -111,13 +113,19 @@ def read_splits(path: str | os.PathLike) -> list[dict[str, list[str]]]:
     """Read a splits file and check its structure (not its cases: see :func:`validate_splits`)."""
     path = Path(path)
     splits = read_json(
-        path, fix="fix it, or delete it to create new folds", missing=f"splits file not found; it must be {SPLITS_FORMAT}", error=SplitsError
+        path,
+        fix="fix it, or delete it to create new folds",
+        missing=f"splits file not found; it must be {SPLITS_FORMAT}",
+        error=SplitsError,
     )
     return _check_structure(splits, str(path))
 
 
 def validate_splits(
-    splits: Sequence[Mapping[str, Sequence[str]]], cases: Sequence[str], groups: Mapping[str, str] | None = None, where: str = SPLITS_FILE
+    splits: Sequence[Mapping[str, Sequence[str]]],
+    cases: Sequence[str],
+    groups: Mapping[str, str] | None = None,
+    where: str = SPLITS_FILE,
 ) -> list[str]:
     """Check folds against the dataset; raise :class:`SplitsError` listing every problem at once.
 
@@ -136,7 +144,9 @@ def validate_splits(
         train, val = list(fold["train"]), list(fold["val"])
         unknown = sorted((set(train) | set(val)) - known)
         if unknown:
-            problems.append(f"fold {k} names {len(unknown)} case(s) that are not preprocessed: {', '.join(unknown[:5])}")
+            problems.append(
+                f"fold {k} names {len(unknown)} case(s) that are not preprocessed: {', '.join(unknown[:5])}"
+            )
         for key, names in (("train", train), ("val", val)):
             duplicates = sorted({c for c in names if names.count(c) > 1})
             if duplicates:
@@ -156,14 +166,22 @@ def validate_splits(
         if groups:
             leaked = sorted({groups[c] for c in train if c in groups} & {groups[c] for c in val if c in groups})
             if leaked:
-                problems.append(f"fold {k} has group(s) {', '.join(leaked[:5])} in both 'train' and 'val' (e.g. one patient's slices)")
+                problems.append(
+                    f"fold {k} has group(s) {', '.join(leaked[:5])} in both 'train' and 'val' (e.g. one patient's slices)"
+                )
     split_groups = sorted(g for g, f in group_folds.items() if len(f) > 1)
     if split_groups:
-        problems.append(f"group(s) {', '.join(split_groups[:5])} are validated in several folds (one patient's cases must share a fold)")
+        problems.append(
+            f"group(s) {', '.join(split_groups[:5])} are validated in several folds (one patient's cases must share a fold)"
+        )
     if problems:
         raise SplitsError(f"{where}: " + "; ".join(problems) + "; fix the file, or delete it to create grouped folds")
     unvalidated = sorted(known - set(validated))
-    return [f"{where}: {len(unvalidated)} case(s) are validated in no fold (e.g. {', '.join(unvalidated[:3])})"] if unvalidated else []
+    return (
+        [f"{where}: {len(unvalidated)} case(s) are validated in no fold (e.g. {', '.join(unvalidated[:3])})"]
+        if unvalidated
+        else []
+    )
 
 
 def load_or_create_splits(
@@ -218,5 +236,7 @@ def fold_cases(splits: Sequence[Mapping[str, Sequence[str]]], fold: int | str) -
         return every, every
     fold = int(fold)
     if not 0 <= fold < len(splits):
-        raise MedsegError(f"fold {fold} does not exist: splits_final.json has folds 0..{len(splits) - 1} (or use fold 'all')")
+        raise MedsegError(
+            f"fold {fold} does not exist: splits_final.json has folds 0..{len(splits) - 1} (or use fold 'all')"
+        )
     return list(splits[fold]["train"]), list(splits[fold]["val"])

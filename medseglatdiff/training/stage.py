@@ -40,7 +40,9 @@ def stage_finished(stage_dir: str | os.PathLike) -> bool:
     return (Path(stage_dir) / DONE_FILE).is_file()
 
 
-def load_trained(network: torch.nn.Module, stage_dir: str | os.PathLike, key: str = "network", freeze: bool = True) -> torch.nn.Module:
+def load_trained(
+    network: torch.nn.Module, stage_dir: str | os.PathLike, key: str = "network", freeze: bool = True
+) -> torch.nn.Module:
     """Load a finished stage's weights from ``stage_dir/model.pt`` into ``network`` (frozen, eval mode by default).
 
     Raises:
@@ -48,7 +50,9 @@ def load_trained(network: torch.nn.Module, stage_dir: str | os.PathLike, key: st
     """
     path = Path(stage_dir) / MODEL_FILE
     if not path.is_file():
-        raise MedsegError(f"{path}: missing; the stage '{Path(stage_dir).name}' must finish before the next one (re-run training)")
+        raise MedsegError(
+            f"{path}: missing; the stage '{Path(stage_dir).name}' must finish before the next one (re-run training)"
+        )
     state = torch.load(path, map_location="cpu", weights_only=True)
     network.load_state_dict(state[key])
     if freeze:
@@ -152,16 +156,26 @@ class TrainingStage:
         checkpoint = self.stage_dir / CHECKPOINT_FILE
         if checkpoint.is_file():
             load_checkpoint(checkpoint, self.checkpoint_objects, map_location=self.map_location)
-            logger.info("stage %s: resuming from %s at epoch %d / %s", self.name, checkpoint, self.trainer.state.epoch, self.trainer.state.max_epochs)
+            logger.info(
+                "stage %s: resuming from %s at epoch %d / %s",
+                self.name,
+                checkpoint,
+                self.trainer.state.epoch,
+                self.trainer.state.max_epochs,
+            )
         else:
             logger.info("stage %s: starting, %s epochs", self.name, self.trainer.state.max_epochs)
         self.stage_dir.mkdir(parents=True, exist_ok=True)
         self.history.attach(self.trainer)
-        AtomicCheckpointSaver(self.stage_dir, self.checkpoint_objects, CHECKPOINT_FILE, self.checkpoint_interval).attach(self.trainer)
+        AtomicCheckpointSaver(
+            self.stage_dir, self.checkpoint_objects, CHECKPOINT_FILE, self.checkpoint_interval
+        ).attach(self.trainer)
         started = time.time()
         max_epochs = self.trainer.state.max_epochs
         if max_epochs is not None and self.trainer.state.epoch >= max_epochs:
-            logger.info("stage %s: the checkpoint already holds all %d epochs", self.name, max_epochs)  # crash before done.json
+            logger.info(
+                "stage %s: the checkpoint already holds all %d epochs", self.name, max_epochs
+            )  # crash before done.json
         else:
             self.trainer.run()
         stop_reason = getattr(self.trainer.state, "stop_reason", None)
@@ -182,12 +196,24 @@ class TrainingStage:
             save_checkpoint(self.stage_dir / MODEL_FILE, self.model_objects)
             write_json_atomic(marker, summary)
         barrier()
-        logger.info("stage %s finished: %d epochs, epoch losses %s", self.name, summary["epochs"], [round(v, 5) for v in summary["epoch_losses"]])
+        logger.info(
+            "stage %s finished: %d epochs, epoch losses %s",
+            self.name,
+            summary["epochs"],
+            [round(v, 5) for v in summary["epoch_losses"]],
+        )
         return summary
 
     def _skip(self, marker: Path) -> dict[str, Any]:
-        summary = {"stage": self.name, "epochs": 0, "iterations": 0, "epoch_losses": [], "metrics": {}, "skipped": self.skip_reason,
-                   "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        summary = {
+            "stage": self.name,
+            "epochs": 0,
+            "iterations": 0,
+            "epoch_losses": [],
+            "metrics": {},
+            "skipped": self.skip_reason,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
         if is_main_process():
             self.stage_dir.mkdir(parents=True, exist_ok=True)
             save_checkpoint(self.stage_dir / MODEL_FILE, self.model_objects)

@@ -34,7 +34,9 @@ def load_preprocessed_case(path: str | Path) -> dict[str, Any]:
             label = (np.asarray(npz["label"]) > 0).astype(np.uint8)
             raters = (np.asarray(npz["raters"]) > 0).astype(np.uint8) if "raters" in npz.files else None
     except (OSError, ValueError, KeyError) as exc:
-        raise MedsegError(f"{path}: cannot read the preprocessed case ({exc}); run `medseg plan_and_preprocess` again") from exc
+        raise MedsegError(
+            f"{path}: cannot read the preprocessed case ({exc}); run `medseg plan_and_preprocess` again"
+        ) from exc
     sample: dict[str, Any] = {"image": image, "label": label, "case": path.stem}
     if raters is not None and raters.shape[0] > 0:
         sample["raters"] = raters
@@ -112,7 +114,9 @@ class RandPatchCropd(Randomizable, MapTransform):
         slice_axis: spatial axis that 2D patches of 3D volumes are sliced across (None: the last).
     """
 
-    def __init__(self, size: Sequence[int], foreground_probability: float = 0.33, slice_axis: int | None = None) -> None:
+    def __init__(
+        self, size: Sequence[int], foreground_probability: float = 0.33, slice_axis: int | None = None
+    ) -> None:
         MapTransform.__init__(self, ["image", *MASK_KEYS], allow_missing_keys=True)
         self.size = tuple(int(s) for s in size)
         self.foreground_probability = float(foreground_probability)
@@ -146,7 +150,9 @@ class RandPatchCropd(Randomizable, MapTransform):
             centre = self._pick_voxel(fg_voxels)
         else:
             # uniformly among the centres whose patch stays inside the image (the middle when it does not fit)
-            centre = np.array([self.R.randint(n // 2, s - (n - n // 2) + 1) if s > n else s // 2 for s, n in zip(fg.shape, self.size)])
+            centre = np.array(
+                [self.R.randint(n // 2, s - (n - n // 2) + 1) if s > n else s // 2 for s, n in zip(fg.shape, self.size)]
+            )
         start = [int(c) - n // 2 for c, n in zip(centre, self.size)]
         return _crop_all(d, start, self.size)
 

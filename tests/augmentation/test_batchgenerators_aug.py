@@ -47,7 +47,14 @@ def test_spatial_augmentation_moves_image_and_masks_together(spatial_dims: int) 
     spatial = (48,) * spatial_dims
     patch = (32,) * spatial_dims
     params = AugmentationParams(
-        p_rotation=1.0, rotation_degrees=90.0, p_scale=1.0, p_elastic=0.0, p_brightness=0.0, p_contrast=0.0, p_gamma=0.0, p_noise=0.0,
+        p_rotation=1.0,
+        rotation_degrees=90.0,
+        p_scale=1.0,
+        p_elastic=0.0,
+        p_brightness=0.0,
+        p_contrast=0.0,
+        p_gamma=0.0,
+        p_noise=0.0,
         mirror_axes=tuple(range(spatial_dims)),
     )
     transform = BatchgeneratorsTransformd(build_augmentation(patch, params))

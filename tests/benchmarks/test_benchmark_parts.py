@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmarks.baselines import PixelDiffusionSegmenter, deterministic_unet, dynunet_topology, pixel_denoiser, pixel_denoiser_plan
+from benchmarks.baselines import (
+    PixelDiffusionSegmenter,
+    deterministic_unet,
+    dynunet_topology,
+    pixel_denoiser,
+    pixel_denoiser_plan,
+)
 from benchmarks.common import PeakMemory, clock, measure_calls
 from benchmarks.planned import capped_planner, latent_segmenter, planned_configuration
 from medseglatdiff.errors import MedsegError
@@ -17,16 +23,25 @@ def test_planned_networks_follow_the_object_sizes(kind, factor):
     config = planned_configuration(64, kind, memory_gb=24, planner=capped_planner(max_width=32))
     assert config["patch_size"] == [64, 64] and config["latent_factor"] == factor  # polyps: 8.7 px, nodules: 4.65 px
     model = latent_segmenter(config)
-    assert model.denoiser.in_channels == model.image_autoencoder.latent_channels + model.mask_autoencoder.latent_channels
+    assert (
+        model.denoiser.in_channels == model.image_autoencoder.latent_channels + model.mask_autoencoder.latent_channels
+    )
 
 
 def test_capped_planner_keeps_widths_and_inputs_small():
     config = planned_configuration(64, "polyp", memory_gb=24, planner=capped_planner(max_width=32))
-    assert config["denoiser"]["network"]["channels"][0] == 32 and config["image_autoencoder"]["network"]["channels"][0] == 32
+    assert (
+        config["denoiser"]["network"]["channels"][0] == 32
+        and config["image_autoencoder"]["network"]["channels"][0] == 32
+    )
     with pytest.raises(MedsegError, match="patch"):
         planned_configuration(128, "polyp", memory_gb=24, planner=capped_planner(max_input_size=64))
-    attention = {tokens: planned_configuration(256, "polyp", memory_gb=24, planner=capped_planner(attention_tokens=tokens))
-                 ["denoiser"]["network"]["attention_levels"] for tokens in (None, 1024)}
+    attention = {
+        tokens: planned_configuration(256, "polyp", memory_gb=24, planner=capped_planner(attention_tokens=tokens))[
+            "denoiser"
+        ]["network"]["attention_levels"]
+        for tokens in (None, 1024)
+    }
     assert attention == {None: [False, True, True, True], 1024: [True, True, True, True]}  # the 32x32 latent level
 
 
@@ -38,7 +53,9 @@ def test_pixel_baseline_uses_the_denoiser_rules_at_full_resolution():
     small = pixel_denoiser_plan([16, 16], 1, memory_gb=4, max_width=32)
     assert small["channels"] == [32, 64, 64]  # 3 levels: bottleneck 4 px
     model = PixelDiffusionSegmenter(pixel_denoiser(small, 1))
-    probs = model.sample(torch.rand(1, 1, 16, 16), sampling_scheduler(2), num_samples=2, generator=torch.Generator().manual_seed(0))
+    probs = model.sample(
+        torch.rand(1, 1, 16, 16), sampling_scheduler(2), num_samples=2, generator=torch.Generator().manual_seed(0)
+    )
     assert probs.shape == (1, 2, 16, 16) and float(probs.min()) >= 0 and float(probs.max()) <= 1
 
 
@@ -55,7 +72,9 @@ def test_peak_memory_sees_an_allocation_and_clocks_refuse_cuda_cpu_time():
         block = torch.ones(16 * 2**20 // 4)  # 16 MiB
         del block
     assert memory.peak_mib >= 12
-    measured = measure_calls({"a": lambda: None, "b": lambda: None}, torch.device("cpu"), repeats=2, warmup=0, clock_name="process")
+    measured = measure_calls(
+        {"a": lambda: None, "b": lambda: None}, torch.device("cpu"), repeats=2, warmup=0, clock_name="process"
+    )
     assert measured["a"]["repeats"] == 2 and measured["b"]["median_s"] >= 0
     with pytest.raises(MedsegError, match="wall"):
         clock("process", torch.device("cuda"))

@@ -18,7 +18,9 @@ def test_sampling_speed_quick(tmp_path: Path) -> None:
     assert set(entry["by_ensemble"]) == {"1", "2"}
     assert entry["by_ensemble"]["2"]["speedup"]["pixel"] > 0 and entry["by_ensemble"]["2"]["latent"]["peak_mib"] >= 0
     latent = entry["by_ensemble"]["2"]["latent"]
-    assert latent["projected_s"] == pytest.approx(latent["encode_decode_s"] + entry["planned_steps"] * latent["per_step_s"], abs=0.01)
+    assert latent["projected_s"] == pytest.approx(
+        latent["encode_decode_s"] + entry["planned_steps"] * latent["per_step_s"], abs=0.01
+    )
     assert out.with_suffix(".png").stat().st_size > 1000
 
 
@@ -33,9 +35,18 @@ def test_training_throughput_quick(tmp_path: Path) -> None:
 
 def test_attention_rule_compares_two_bounds_of_one_plan(tmp_path: Path) -> None:
     out = tmp_path / "attention.json"
-    assert attention_rule.main(["--size", "32", "--ensemble", "2", "--repeats", "1", "--tokens", "64", "4", "--out", str(out)]) == 0
+    assert (
+        attention_rule.main(
+            ["--size", "32", "--ensemble", "2", "--repeats", "1", "--tokens", "64", "4", "--out", str(out)]
+        )
+        == 0
+    )
     bounds = json.loads(out.read_text())["bounds"]
-    assert bounds["64"]["plan"]["denoiser_attention_levels"] == [False, True, True]  # 32 px / 2 = 16x16 latent: 64 positions at level 2
+    assert bounds["64"]["plan"]["denoiser_attention_levels"] == [
+        False,
+        True,
+        True,
+    ]  # 32 px / 2 = 16x16 latent: 64 positions at level 2
     assert bounds["4"]["plan"]["denoiser_attention_levels"] == [False, False, False]
     assert all(v["step_s"] > 0 and v["at_planned_steps_s"] > v["step_s"] for v in bounds.values())
 
@@ -56,5 +67,10 @@ def test_equal_budget_accuracy_quick(tmp_path: Path, shared_data: Path) -> None:
 
 def test_converted_data_never_goes_into_the_repository(shared_data: Path) -> None:
     repo = Path(equal_budget_accuracy.__file__).resolve().parents[1]
-    assert equal_budget_accuracy.main(["--quick", "--prepare_only", "--work", str(repo / "tmp_bench"), "--data_root", str(shared_data)]) == 1
+    assert (
+        equal_budget_accuracy.main(
+            ["--quick", "--prepare_only", "--work", str(repo / "tmp_bench"), "--data_root", str(shared_data)]
+        )
+        == 1
+    )
     assert not (repo / "tmp_bench").exists()

@@ -11,9 +11,20 @@ import pytest
 
 def tiny_settings(spatial_dims: int, patch: int, epochs: int = 1, epoch_length: int = 1) -> dict[str, Any]:
     """Bundle settings for a fast CPU run: networks of widths (8, 16), ``patch``-sized inputs, few iterations."""
-    ae_net = {"channels": [8, 16], "latent_channels": 1, "num_res_blocks": 1, "attention_levels": [False, False],
-              "with_encoder_nonlocal_attn": False, "with_decoder_nonlocal_attn": False}
-    stage = {"max_epochs": epochs, "epoch_length": epoch_length, "lr": 2e-3, "batch_size": 4 if spatial_dims == 2 else 2}
+    ae_net = {
+        "channels": [8, 16],
+        "latent_channels": 1,
+        "num_res_blocks": 1,
+        "attention_levels": [False, False],
+        "with_encoder_nonlocal_attn": False,
+        "with_decoder_nonlocal_attn": False,
+    }
+    stage = {
+        "max_epochs": epochs,
+        "epoch_length": epoch_length,
+        "lr": 2e-3,
+        "batch_size": 4 if spatial_dims == 2 else 2,
+    }
     return {
         "patch_size": [patch] * spatial_dims,
         "num_workers": 0,
@@ -26,7 +37,12 @@ def tiny_settings(spatial_dims: int, patch: int, epochs: int = 1, epoch_length: 
             "val_interval": 1,
             "val_ensemble_size": 2,
             "val_inference_steps": 2,
-            "network_def": {"channels": [8, 16], "attention_levels": [False, False], "num_res_blocks": 1, "num_head_channels": 8},
+            "network_def": {
+                "channels": [8, 16],
+                "attention_levels": [False, False],
+                "num_res_blocks": 1,
+                "num_head_channels": 8,
+            },
         },
     }
 
@@ -52,10 +68,14 @@ def _brats_case(case_dir: Path, size: int):
     centre = np.round(np.mean(np.argwhere(label.array[0] > 0), axis=0)).astype(int)
     start = [int(np.clip(c - size // 2, 0, s - size)) for c, s in zip(centre, label.spatial_shape)]
     box = (slice(None),) + tuple(slice(b, b + size) for b in start)
-    channels = [read_image(case_dir / f"{n}_subtrMeanDivStd.nii.gz").array[box].astype(np.float32) for n in ("Flair", "T1c")]
+    channels = [
+        read_image(case_dir / f"{n}_subtrMeanDivStd.nii.gz").array[box].astype(np.float32) for n in ("Flair", "T1c")
+    ]
     origin = label.geometry.to_affine() @ np.array(start + [1], dtype=np.float64)
     geometry = Geometry(label.geometry.spacing, tuple(float(o) for o in origin[:3]), label.geometry.direction)
-    return CaseData(case_dir.name, channels, geometry, label=np.rint(label.array[box]).astype(np.uint8), group=case_dir.name)
+    return CaseData(
+        case_dir.name, channels, geometry, label=np.rint(label.array[box]).astype(np.uint8), group=case_dir.name
+    )
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,12 @@ from medseglatdiff.training import train
 @pytest.mark.slow
 def test_brats_bundle_runs_in_3d(brats_work: Path, tmp_path: Path, tiny) -> None:
     out = tmp_path / "run"
-    settings = {**tiny(3, 32, epochs=1, epoch_length=2), "output_dir": str(out), "num_val_cases": 1, "val_batch_size": 1}
+    settings = {
+        **tiny(3, 32, epochs=1, epoch_length=2),
+        "output_dir": str(out),
+        "num_val_cases": 1,
+        "val_batch_size": 1,
+    }
     settings["denoiser"]["val_ensemble_size"] = 1
     train(brats_work, bundle="brats", fold=0, settings=settings, logging_file=False)
 
@@ -22,7 +27,9 @@ def test_brats_bundle_runs_in_3d(brats_work: Path, tmp_path: Path, tiny) -> None
         done = json.loads((out / stage / "done.json").read_text())
         assert done["epochs"] == 1 and done["iterations"] == 2
     # the default recipe conditions on the image's voxels: no image autoencoder is trained
-    assert "not on the image autoencoder" in json.loads((out / "image_autoencoder" / "done.json").read_text())["skipped"]
+    assert (
+        "not on the image autoencoder" in json.loads((out / "image_autoencoder" / "done.json").read_text())["skipped"]
+    )
     weights = torch.load(out / "denoiser" / "model.pt", weights_only=True)["network"]
     conv = next(v for k, v in weights.items() if k.endswith("weight") and v.ndim > 2)
     assert conv.ndim == 5  # 3D convolutions: (out, in, x, y, z)

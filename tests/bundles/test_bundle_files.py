@@ -14,8 +14,18 @@ from medseglatdiff.training import build_parser, bundle_path, flatten_settings
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUNDLES = ("isic", "cvc", "lidc", "brats")
 FILES = ("train.json", "inference.json", "evaluate.json", "metadata.json", "logging.conf", "README.md")
-METADATA_KEYS = ("version", "monai_version", "pytorch_version", "numpy_version", "required_packages_version", "task",
-                 "description", "authors", "copyright", "network_data_format")
+METADATA_KEYS = (
+    "version",
+    "monai_version",
+    "pytorch_version",
+    "numpy_version",
+    "required_packages_version",
+    "task",
+    "description",
+    "authors",
+    "copyright",
+    "network_data_format",
+)
 
 
 @pytest.mark.parametrize("name", BUNDLES)
@@ -44,7 +54,9 @@ def test_bundle_carries_only_differences(name: str) -> None:
 
 
 def test_settings_override_the_shared_config() -> None:
-    parser = build_parser("train.json", settings={"denoiser": {"lr": 0.5, "network_def": {"channels": [8, 16]}}}, fold=3)
+    parser = build_parser(
+        "train.json", settings={"denoiser": {"lr": 0.5, "network_def": {"channels": [8, 16]}}}, fold=3
+    )
     assert parser["denoiser#lr"] == 0.5
     assert parser["denoiser#network_def#channels"] == [8, 16]
     assert parser["denoiser#network_def#_target_"] == "medseglatdiff.networks.latent_denoiser"  # siblings kept

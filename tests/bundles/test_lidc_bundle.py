@@ -44,25 +44,48 @@ def test_bundle_trains_three_stages_and_skips_finished_ones(lidc_work: Path, tmp
     out = tmp_path / "run"
     settings = {**tiny(2, 64, epochs=5, epoch_length=3), "output_dir": str(out)}
     settings["mask_autoencoder"].update(max_epochs=1, epoch_length=2)
-    settings["denoiser"].update(max_epochs=2, epoch_length=2, conditioning="image_latent", prediction_type="epsilon", mask_loss_weight=0.0,
-                                ema_decay=0.0)
-    run("training", config_file=str(LIDC_BUNDLE), logging_file=False, dataset_dir=str(lidc_work), fold=0,
-        settings=_with_bundle_settings(settings))
+    settings["denoiser"].update(
+        max_epochs=2,
+        epoch_length=2,
+        conditioning="image_latent",
+        prediction_type="epsilon",
+        mask_loss_weight=0.0,
+        ema_decay=0.0,
+    )
+    run(
+        "training",
+        config_file=str(LIDC_BUNDLE),
+        logging_file=False,
+        dataset_dir=str(lidc_work),
+        fold=0,
+        settings=_with_bundle_settings(settings),
+    )
 
     for stage in STAGES:
         assert (out / stage / "checkpoint.pt").is_file() and (out / stage / "model.pt").is_file()
         assert not list((out / stage).glob(".*tmp*")), "temporary checkpoint files left behind"
     image_done = json.loads((out / "image_autoencoder" / "done.json").read_text())
-    assert image_done["epochs"] == 5 and image_done["iterations"] == 15 and image_done["stop_reason"] == "all 5 epochs trained"
+    assert (
+        image_done["epochs"] == 5
+        and image_done["iterations"] == 15
+        and image_done["stop_reason"] == "all 5 epochs trained"
+    )
     assert len(image_done["epoch_losses"]) == 5
     # the validation reconstruction error on fixed cases (less noisy than 3 random training batches) fell
     history = torch.load(out / "image_autoencoder" / "checkpoint.pt", weights_only=True)["stopper"]["history"]
-    assert len(history) == 5 and history[-1][1] < history[0][1], f"image autoencoder validation L1 did not fall: {history}"
-    assert "mask_autoencoder/val_reconstruction_dice" in _events(out / "tensorboard" / "mask_autoencoder").Tags()["scalars"]
+    assert len(history) == 5 and history[-1][1] < history[0][1], (
+        f"image autoencoder validation L1 did not fall: {history}"
+    )
+    assert (
+        "mask_autoencoder/val_reconstruction_dice"
+        in _events(out / "tensorboard" / "mask_autoencoder").Tags()["scalars"]
+    )
     denoiser = torch.load(out / "denoiser" / "model.pt", weights_only=True)
     assert float(denoiser["scaling"]["image"]) > 0 and float(denoiser["scaling"]["mask"]) > 0  # scale factors stored
     checkpoint = torch.load(out / "denoiser" / "checkpoint.pt", weights_only=True)
-    assert {"network", "optimizer", "lr_scheduler", "trainer", "scaling", "weight_average", "rng", "history"} <= set(checkpoint)
+    assert {"network", "optimizer", "lr_scheduler", "trainer", "scaling", "weight_average", "rng", "history"} <= set(
+        checkpoint
+    )
     assert json.loads((out / "model.json").read_text())["conditioning"] == "image_latent"
     assert checkpoint["trainer"]["iteration"] == 4  # 2 epochs of 2 iterations
 
@@ -77,9 +100,21 @@ def test_bundle_trains_three_stages_and_skips_finished_ones(lidc_work: Path, tmp
 
     # the inference bundle rebuilds the trained networks (settings.json) and samples an ensemble per case
     case = json.loads((lidc_work / "splits_final.json").read_text())[0]["val"][0]
-    run("inference", config_file=str(REPO_ROOT / "bundles" / "lidc" / "inference.json"), logging_file=False,
-        dataset_dir=str(lidc_work), fold=0, settings={"bundle_name": "lidc", "configuration": "2d", "output_dir": str(out),
-                                                      "inference_cases": [case], "ensemble_size": 3, "num_inference_steps": 2})
+    run(
+        "inference",
+        config_file=str(REPO_ROOT / "bundles" / "lidc" / "inference.json"),
+        logging_file=False,
+        dataset_dir=str(lidc_work),
+        fold=0,
+        settings={
+            "bundle_name": "lidc",
+            "configuration": "2d",
+            "output_dir": str(out),
+            "inference_cases": [case],
+            "ensemble_size": 3,
+            "num_inference_steps": 2,
+        },
+    )
     with np.load(out / "inference" / f"{case}.npz") as saved:
         assert saved["samples"].shape == (3, 128, 128)  # whole 128 px case, sampled in 64 px windows
         assert saved["mask"].shape == saved["confidence"].shape == (128, 128)
@@ -88,14 +123,31 @@ def test_bundle_trains_three_stages_and_skips_finished_ones(lidc_work: Path, tmp
 
     # a second run finds every stage finished and trains nothing
     marker = (out / "denoiser" / "done.json").stat().st_mtime_ns
-    run("training", config_file=str(LIDC_BUNDLE), logging_file=False, dataset_dir=str(lidc_work), fold=0,
-        settings=_with_bundle_settings(settings))
+    run(
+        "training",
+        config_file=str(LIDC_BUNDLE),
+        logging_file=False,
+        dataset_dir=str(lidc_work),
+        fold=0,
+        settings=_with_bundle_settings(settings),
+    )
     assert (out / "denoiser" / "done.json").stat().st_mtime_ns == marker
 
 
 def _cli(work: Path, settings: dict) -> list[str]:
-    args = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", "bundles/lidc/train.json",
-            "--dataset_dir", str(work), "--fold", "1"]
+    args = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "training",
+        "--config_file",
+        "bundles/lidc/train.json",
+        "--dataset_dir",
+        str(work),
+        "--fold",
+        "1",
+    ]
     for key, value in flatten_settings(settings).items():  # as a person types them: --settings#a#b VALUE
         args += [f"--settings#{key}", repr(value)]
     return args
@@ -107,7 +159,9 @@ def test_interrupted_run_resumes_from_its_checkpoint(lidc_work: Path, tmp_path: 
     settings = {**tiny(2, 64, epochs=1, epoch_length=2), "output_dir": str(out)}
     settings["mask_autoencoder"].update(max_epochs=200, epoch_length=2)  # long enough to be killed mid-stage
     log = (tmp_path / "first.log").open("w")
-    process = subprocess.Popen(_cli(lidc_work, settings), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        _cli(lidc_work, settings), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     checkpoint = out / "mask_autoencoder" / "checkpoint.pt"
     deadline = time.time() + 240
     while not checkpoint.is_file() and process.poll() is None and time.time() < deadline:
@@ -157,5 +211,7 @@ def test_time_budget_prints_the_plan_and_ends_on_time(lidc_work: Path, tmp_path:
     assert took < 20 * 1.1 + 10, took  # the budget, plus building the config and writing the model files
     for stage in ("mask_autoencoder", "denoiser"):
         done = json.loads((out / stage / "done.json").read_text())
-        assert done["epochs"] < 10_000 and ("time budget" in done["stop_reason"] or "reached the target" in done["stop_reason"])
+        assert done["epochs"] < 10_000 and (
+            "time budget" in done["stop_reason"] or "reached the target" in done["stop_reason"]
+        )
     assert (out / "progress.png").is_file()

@@ -19,7 +19,10 @@ def test_overlay_only_changes_distribution(lidc_work: Path) -> None:
     overlay = build_parser("train.json", overlays=["multi_gpu_train.json"], dataset_dir=str(lidc_work))
     assert base["train_sampler"] is None
     assert overlay["train_sampler"]["_target_"] == "DistributedSampler"
-    assert "ddp(" in overlay["denoiser"]["trainer"]["network"] and base["denoiser"]["trainer"]["network"] == "@denoiser#network"
+    assert (
+        "ddp(" in overlay["denoiser"]["trainer"]["network"]
+        and base["denoiser"]["trainer"]["network"] == "@denoiser#network"
+    )
     assert overlay["denoiser"]["network_def"] == base["denoiser"]["network_def"]  # the rest is untouched
 
 
@@ -27,15 +30,32 @@ def test_overlay_only_changes_distribution(lidc_work: Path) -> None:
 def test_two_process_gloo_training(lidc_work: Path, tmp_path: Path, tiny) -> None:
     out = tmp_path / "run"
     settings = {**tiny(2, 64, epochs=1, epoch_length=2), "output_dir": str(out)}
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-            "-m", "monai.bundle", "run", "training", "--config_file", "bundles/lidc/train.json",
-            "--dataset_dir", str(lidc_work), "--overlays", "['multi_gpu_train.json']"]
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "monai.bundle",
+        "run",
+        "training",
+        "--config_file",
+        "bundles/lidc/train.json",
+        "--dataset_dir",
+        str(lidc_work),
+        "--overlays",
+        "['multi_gpu_train.json']",
+    ]
     for key, value in flatten_settings(settings).items():
         args += [f"--settings#{key}", repr(value)]
     result = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=400)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
-    assert "skipped" in json.loads((out / "image_autoencoder" / "done.json").read_text())  # the default recipe needs no image autoencoder
+    assert "skipped" in json.loads(
+        (out / "image_autoencoder" / "done.json").read_text()
+    )  # the default recipe needs no image autoencoder
     for stage in ("mask_autoencoder", "denoiser"):
         done = json.loads((out / stage / "done.json").read_text())
         assert done["iterations"] == 2

@@ -20,8 +20,14 @@ PATIENTS = ("LIDC-IDRI-0005", "LIDC-IDRI-0008", "LIDC-IDRI-0009", "LIDC-IDRI-001
 
 def tiny_settings(patch: int = 64) -> dict[str, Any]:
     """Bundle settings for a fast CPU run: widths (8, 16), ``patch``-sized inputs, two iterations per stage."""
-    ae_net = {"channels": [8, 16], "latent_channels": 1, "num_res_blocks": 1, "attention_levels": [False, False],
-              "with_encoder_nonlocal_attn": False, "with_decoder_nonlocal_attn": False}
+    ae_net = {
+        "channels": [8, 16],
+        "latent_channels": 1,
+        "num_res_blocks": 1,
+        "attention_levels": [False, False],
+        "with_encoder_nonlocal_attn": False,
+        "with_decoder_nonlocal_attn": False,
+    }
     stage = {"max_epochs": 1, "epoch_length": 2, "lr": 2e-3, "batch_size": 4}
     return {
         "patch_size": [patch, patch],
@@ -32,7 +38,12 @@ def tiny_settings(patch: int = 64) -> dict[str, Any]:
         "denoiser": {
             **stage,
             "val_interval": 1000,  # no validation sampling
-            "network_def": {"channels": [8, 16], "attention_levels": [False, False], "num_res_blocks": 1, "num_head_channels": 8},
+            "network_def": {
+                "channels": [8, 16],
+                "attention_levels": [False, False],
+                "num_res_blocks": 1,
+                "num_head_channels": 8,
+            },
         },
     }
 

@@ -15,7 +15,16 @@ from medseglatdiff.inference.predict import predict
 from medseglatdiff.inference.selection import MODEL_SELECTION_FILE, load_model_selection
 from medseglatdiff.training import SplitsError
 
-CV = {"folds": [0, 1], "num_samples": 4, "steps": 2, "num_folds": 2, "logging_file": False, "figures": False, "surface": False, "progress": False}
+CV = {
+    "folds": [0, 1],
+    "num_samples": 4,
+    "steps": 2,
+    "num_folds": 2,
+    "logging_file": False,
+    "figures": False,
+    "surface": False,
+    "progress": False,
+}
 
 
 def _groups(raw: Path) -> dict[str, str]:
@@ -23,7 +32,9 @@ def _groups(raw: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_two_fold_cv_keeps_patients_apart_and_model_selection_feeds_predict(lidc_patients, tiny, tmp_path: Path) -> None:
+def test_two_fold_cv_keeps_patients_apart_and_model_selection_feeds_predict(
+    lidc_patients, tiny, tmp_path: Path
+) -> None:
     work, raw = lidc_patients.work, lidc_patients.raw
     summary = cross_validate(work, "bundles/lidc", settings=tiny(), **CV)
 
@@ -68,7 +79,9 @@ def test_two_fold_cv_keeps_patients_apart_and_model_selection_feeds_predict(lidc
     selection_dir = cv_dir / "selection"
     rows = (selection_dir / "frontier.csv").read_text().splitlines()
     assert rows[0].startswith("steps,ensemble_size,seconds_per_image,dice,ged,hm_iou") and len(rows) == 1 + 2 * 4
-    assert sum(r["chosen"] for r in report["frontier"]) == 1 and report["chosen"]["ensemble_size"] >= 2  # a confidence map needs 2+
+    assert (
+        sum(r["chosen"] for r in report["frontier"]) == 1 and report["chosen"]["ensemble_size"] >= 2
+    )  # a confidence map needs 2+
     assert (selection_dir / "frontier.png").read_bytes()[:4] == b"\x89PNG"
     assert "| steps | ensemble size | seconds / image |" in (selection_dir / "frontier.md").read_text()
     # the frontier at the CV's own point agrees with medseg evaluate's Dice of the CV predictions
@@ -77,7 +90,11 @@ def test_two_fold_cv_keeps_patients_apart_and_model_selection_feeds_predict(lidc
     assert cv_point["ged"] == pytest.approx(summary["over_cases"]["ged"]["mean"], abs=0.02)
     selection = load_model_selection(model)
     assert selection.path == model / MODEL_SELECTION_FILE and selection.to_dict() == report["selection"]
-    assert selection.num_inference_steps in (1, 2) and 2 <= selection.ensemble_size <= 4 and set(selection.reasons) >= {"threshold", "postprocessing"}
+    assert (
+        selection.num_inference_steps in (1, 2)
+        and 2 <= selection.ensemble_size <= 4
+        and set(selection.reasons) >= {"threshold", "postprocessing"}
+    )
     instructions = (model / "inference_instructions.md").read_text()
     assert f"medseg predict -i INPUT_FOLDER -o OUTPUT_FOLDER --model {model.resolve()} --fold all" in instructions
     assert "medseg export --model" in instructions and "frontier.png" in instructions
@@ -88,7 +105,10 @@ def test_two_fold_cv_keeps_patients_apart_and_model_selection_feeds_predict(lidc
     images.mkdir()
     shutil.copy(raw / "imagesTr" / f"{case}_0000.png", images)
     record = predict(images, tmp_path / "pred", model, fold=0, progress=False)
-    assert record["num_inference_steps"] == selection.num_inference_steps and record["num_samples"] == selection.ensemble_size
+    assert (
+        record["num_inference_steps"] == selection.num_inference_steps
+        and record["num_samples"] == selection.ensemble_size
+    )
     assert record["threshold"] == selection.threshold and record["postprocessing"] == list(selection.postprocessing)
     assert record["sources"]["threshold"] == str(model / MODEL_SELECTION_FILE)
 
@@ -115,12 +135,18 @@ def test_user_splits_file_is_checked_installed_and_respected(lidc_patients, tiny
 
     bad = tmp_path / "bad_splits.json"
     leak = by_patient[patients[0]]
-    bad.write_text(json.dumps([
-        {"train": second + leak[1:] + ["not_a_case"], "val": [c for c in first if c not in leak[1:]]},
-        {"train": first, "val": second + [first[-1]]},
-    ]))
+    bad.write_text(
+        json.dumps(
+            [
+                {"train": second + leak[1:] + ["not_a_case"], "val": [c for c in first if c not in leak[1:]]},
+                {"train": first, "val": second + [first[-1]]},
+            ]
+        )
+    )
     with pytest.raises(SplitsError) as error:
-        cross_validate(work, "lidc", settings=tiny(), splits=bad, train=False, **{k: v for k, v in CV.items() if k != "num_folds"})
+        cross_validate(
+            work, "lidc", settings=tiny(), splits=bad, train=False, **{k: v for k, v in CV.items() if k != "num_folds"}
+        )
     message = str(error.value)
     assert str(bad) in message and "not_a_case" in message and patients[0] in message
     assert f"case {first[-1]} is validated in folds 0 and 1" in message and "in both 'train' and 'val'" in message
@@ -130,7 +156,9 @@ def test_user_splits_file_is_checked_installed_and_respected(lidc_patients, tiny
     folds = [{"train": second, "val": first}, {"train": first, "val": second}]
     good.write_text(json.dumps(folds))
     with pytest.raises(MedsegError, match="fold 0 is not trained"):
-        cross_validate(work, "lidc", settings=tiny(), splits=good, train=False, **{k: v for k, v in CV.items() if k != "num_folds"})
+        cross_validate(
+            work, "lidc", settings=tiny(), splits=good, train=False, **{k: v for k, v in CV.items() if k != "num_folds"}
+        )
     assert json.loads((work / "splits_final.json").read_text()) == folds  # installed as the work folder's folds
 
     other = tmp_path / "other_splits.json"

@@ -20,8 +20,12 @@ def test_size_curves_match_the_evaluation_metrics_for_every_ensemble_size() -> N
     rng = np.random.default_rng(0)
     shape = (40, 40)
     raters = [_blob(shape, (20, 20), r) for r in (5, 6, 7)] + [np.zeros(shape, bool)]
-    samples = np.stack([np.clip(_blob(shape, (20 + rng.integers(-3, 4), 20), rng.integers(3, 9)) * rng.uniform(0.6, 1.0), 0, 1)
-                        for _ in range(6)]).astype(np.float32)
+    samples = np.stack(
+        [
+            np.clip(_blob(shape, (20 + rng.integers(-3, 4), 20), rng.integers(3, 9)) * rng.uniform(0.6, 1.0), 0, 1)
+            for _ in range(6)
+        ]
+    ).astype(np.float32)
     reference = Reference(raters[1], raters)
     cropped, small = crop_case(samples, reference)
     assert cropped.shape[1] < 40 and small.foreground.sum() == reference.foreground.sum()
@@ -63,12 +67,16 @@ def test_threshold_and_postprocessing_rules() -> None:
     mean = np.where(reference.foreground, 0.45, 0.0).astype(np.float32)  # under-confident: 0.4 beats 0.5
     threshold, table = choose_threshold([mean], [reference], [0.3, 0.4, 0.5, 0.6])
     assert threshold == 0.4 and {r["threshold"] for r in table} == {0.3, 0.4, 0.5, 0.6}
-    assert choose_threshold([reference.foreground.astype(np.float32)], [reference], [0.4, 0.5, 0.6])[0] == 0.5  # ties: nearest 0.5
+    assert (
+        choose_threshold([reference.foreground.astype(np.float32)], [reference], [0.4, 0.5, 0.6])[0] == 0.5
+    )  # ties: nearest 0.5
     speck = reference.foreground.copy()
     speck[0:2, 0:2] = True  # a false positive far away: keep_largest_component removes it
     hole = reference.foreground.copy()
     hole[15, 15] = False
-    steps, trials, final = choose_postprocessing([speck.astype(np.uint8), hole.astype(np.uint8)], [reference, reference])
+    steps, trials, final = choose_postprocessing(
+        [speck.astype(np.uint8), hole.astype(np.uint8)], [reference, reference]
+    )
     assert steps == ["keep_largest_component", "fill_holes"] and final == pytest.approx(1.0)
     assert all(t["dice_after"] > t["dice_before"] for t in trials)
     steps, trials, _ = choose_postprocessing([reference.foreground.astype(np.uint8)], [reference])

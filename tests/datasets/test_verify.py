@@ -43,9 +43,20 @@ def _lidc(src: Path, out: Path) -> Path:
         image = read_image(src / "images" / f"{case}.png").array
         raters = [(read_image(src / "masks" / f"{case}_a{r}.png").array > 127).astype(np.uint8) for r in range(4)]
         box = _crop(image, np.argwhere(np.max(raters, axis=0)[0]).mean(axis=0), 40)
-        cases.append(CaseData(case, [image[box]], Geometry.identity(2), raters=[r[box] for r in raters], group=case.split("_")[0]))
-    return _write(cases, out, channel_names={"0": "CT"}, labels={"background": 0, "nodule": 1}, file_ending=".png",
-                  num_raters=4, group_kind="patient")
+        cases.append(
+            CaseData(
+                case, [image[box]], Geometry.identity(2), raters=[r[box] for r in raters], group=case.split("_")[0]
+            )
+        )
+    return _write(
+        cases,
+        out,
+        channel_names={"0": "CT"},
+        labels={"background": 0, "nodule": 1},
+        file_ending=".png",
+        num_raters=4,
+        group_kind="patient",
+    )
 
 
 def _kvasir(src: Path, out: Path) -> Path:
@@ -56,8 +67,13 @@ def _kvasir(src: Path, out: Path) -> Path:
         image = np.asarray(rgb).transpose(2, 1, 0)  # (y, x, C) -> (C, x, y)
         label = (np.asarray(mask).T[None] > 127).astype(np.uint8)
         cases.append(CaseData(case, [image], Geometry.identity(2), label=label))
-    return _write(cases, out, channel_names={"0": "R", "1": "G", "2": "B"}, labels={"background": 0, "polyp": 1},
-                  file_ending=".png")
+    return _write(
+        cases,
+        out,
+        channel_names={"0": "R", "1": "G", "2": "B"},
+        labels={"background": 0, "polyp": 1},
+        file_ending=".png",
+    )
 
 
 def _brats(src: Path, out: Path) -> Path:
@@ -147,7 +163,11 @@ def _gap(root: Path) -> Path:
 
 def _shifted(path: Path, spacing_factor: float = 1.0, shift: float = 0.0) -> Path:
     geometry = read_image(path).geometry
-    moved = Geometry(tuple(s * spacing_factor for s in geometry.spacing), tuple(o + shift for o in geometry.origin), geometry.direction)
+    moved = Geometry(
+        tuple(s * spacing_factor for s in geometry.spacing),
+        tuple(o + shift for o in geometry.origin),
+        geometry.direction,
+    )
     return _rewrite(path, lambda a: a, moved)
 
 
@@ -180,7 +200,11 @@ def _all_raters_empty(root: Path) -> Path:
 BREAKERS: list[tuple[str, str, Callable[[Path], Path]]] = [
     ("lidc", checks.DATASET_JSON_MISSING, _no_json),
     ("lidc", checks.DATASET_JSON_INVALID, lambda r: _edit_json(r, lambda d: d.pop("labels"))),
-    ("kvasir", checks.DATASET_JSON_INVALID, lambda r: (r / "dataset.json").write_text("{not json") and r / "dataset.json"),
+    (
+        "kvasir",
+        checks.DATASET_JSON_INVALID,
+        lambda r: (r / "dataset.json").write_text("{not json") and r / "dataset.json",
+    ),
     ("kvasir", checks.NUM_TRAINING_MISMATCH, lambda r: _edit_json(r, lambda d: d.update(numTraining=99))),
     ("kvasir", checks.EMPTY_DATASET, _empty),
     ("kvasir", checks.BAD_FILE_NAME, _renamed),
@@ -201,13 +225,25 @@ BREAKERS: list[tuple[str, str, Callable[[Path], Path]]] = [
     ("brats", checks.GEOMETRY_MISMATCH, lambda r: _shifted(_first(r, "imagesTr", "_0001.nii.gz"), shift=1.0)),
     ("kvasir", checks.UNEXPECTED_LABEL_VALUES, lambda r: _rewrite(_first(r, "labelsTr"), _with_value(2))),
     ("brats", checks.UNEXPECTED_LABEL_VALUES, lambda r: _nifti_float(_first(r, "labelsTr"), _with_value(0.5))),
-    ("kvasir", checks.LABEL_NOT_SINGLE_CHANNEL, lambda r: _rewrite(_first(r, "labelsTr"), lambda a: np.repeat(a, 3, axis=0))),
+    (
+        "kvasir",
+        checks.LABEL_NOT_SINGLE_CHANNEL,
+        lambda r: _rewrite(_first(r, "labelsTr"), lambda a: np.repeat(a, 3, axis=0)),
+    ),
     ("brats", checks.NAN_OR_INF_IN_IMAGE, lambda r: _nifti_float(_first(r, "imagesTr"), _with_value(np.nan))),
     ("lidc", checks.RATER_COUNT_MISMATCH, lambda r: _unlink(sorted((r / "ratersTr").glob("*_r3.png"))[0])),
     ("kvasir", checks.RATER_COUNT_MISMATCH, _rater_files_without_raters),
     ("lidc", checks.UNEXPECTED_RATER_VALUES, lambda r: _rewrite(_first(r, "ratersTr"), lambda a: a * 255)),
-    ("lidc", checks.CASE_GROUPS_UNKNOWN_CASE, lambda r: _edit_json(r, lambda d: d["case_groups"].update(ghost_case="P9"))),
-    ("lidc", checks.CASE_WITHOUT_GROUP, lambda r: _edit_json(r, lambda d: d["case_groups"].pop(LIDC_CASES[0])) and _first(r, "imagesTr")),
+    (
+        "lidc",
+        checks.CASE_GROUPS_UNKNOWN_CASE,
+        lambda r: _edit_json(r, lambda d: d["case_groups"].update(ghost_case="P9")),
+    ),
+    (
+        "lidc",
+        checks.CASE_WITHOUT_GROUP,
+        lambda r: _edit_json(r, lambda d: d["case_groups"].pop(LIDC_CASES[0])) and _first(r, "imagesTr"),
+    ),
     ("kvasir", checks.ALL_BACKGROUND_LABEL, lambda r: _rewrite(_first(r, "labelsTr"), np.zeros_like)),
     ("lidc", checks.ALL_BACKGROUND_LABEL, _all_raters_empty),
 ]
@@ -234,7 +270,9 @@ def test_valid_datasets_verify_clean(bases: dict[str, Path]) -> None:
     assert empty_raters, "the LIDC base has an empty rater mask, which must not be reported"
 
 
-@pytest.mark.parametrize(("base", "kind", "breaker"), BREAKERS, ids=[f"{b}-{k}-{i}" for i, (b, k, _) in enumerate(BREAKERS)])
+@pytest.mark.parametrize(
+    ("base", "kind", "breaker"), BREAKERS, ids=[f"{b}-{k}-{i}" for i, (b, k, _) in enumerate(BREAKERS)]
+)
 def test_each_problem_kind_is_found_and_names_the_file(
     bases: dict[str, Path], tmp_path: Path, base: str, kind: str, breaker: Callable[[Path], Path]
 ) -> None:
@@ -315,7 +353,9 @@ def test_channel_gap_blames_only_the_gapped_case(bases: dict[str, Path], tmp_pat
 def test_every_kind_is_documented() -> None:
     from medseglatdiff.datasets import verify
 
-    documented = [line.split()[0] for line in (verify.__doc__ or "").splitlines() if line.split()[:1] and line.split()[0] in KINDS]
+    documented = [
+        line.split()[0] for line in (verify.__doc__ or "").splitlines() if line.split()[:1] and line.split()[0] in KINDS
+    ]
     assert documented == list(KINDS)
     assert all(getattr(checks, kind.upper()) == kind for kind in KINDS)
 
@@ -331,7 +371,9 @@ def test_never_writes_into_the_dataset(bases: dict[str, Path], tmp_path: Path) -
 
 
 def test_format_truncates_long_lists_but_report_keeps_all(tmp_path: Path) -> None:
-    many = [checks.problem(checks.BAD_FILE_NAME, tmp_path / "imagesTr" / f"x{i}.txt", "bad", "rename") for i in range(25)]
+    many = [
+        checks.problem(checks.BAD_FILE_NAME, tmp_path / "imagesTr" / f"x{i}.txt", "bad", "rename") for i in range(25)
+    ]
     warning = checks.problem(checks.ALL_BACKGROUND_LABEL, tmp_path / "labelsTr" / "a.png", "empty", "check")
     report = VerifyReport(problems=[warning, *many], dataset=tmp_path, num_cases=3)
     text = report.format()

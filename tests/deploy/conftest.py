@@ -37,11 +37,26 @@ def write_dicom_series(
     uid = pydicom.uid.generate_uid
     today, now = time.strftime("%Y%m%d"), time.strftime("%H%M%S")
     tags = {
-        "0010|0010": "Test^Patient", "0010|0020": "TEST001", "0010|0030": "19700101", "0010|0040": "O",
-        "0008|0020": today, "0008|0030": now, "0008|0021": today, "0008|0031": now, "0008|0050": "ACC001",
-        "0008|0090": "Ref^Doc", "0020|0010": "1", "0020|0011": "1", "0008|0060": "MR",
-        "0008|0016": "1.2.840.10008.5.1.4.1.1.4", "0008|103e": "FLAIR crop", "0020|0037": orientation,
-        "0020|000d": uid(), "0020|000e": uid(), "0020|0052": uid(), "0018|0050": f"{spacing[2]:.6f}",
+        "0010|0010": "Test^Patient",
+        "0010|0020": "TEST001",
+        "0010|0030": "19700101",
+        "0010|0040": "O",
+        "0008|0020": today,
+        "0008|0030": now,
+        "0008|0021": today,
+        "0008|0031": now,
+        "0008|0050": "ACC001",
+        "0008|0090": "Ref^Doc",
+        "0020|0010": "1",
+        "0020|0011": "1",
+        "0008|0060": "MR",
+        "0008|0016": "1.2.840.10008.5.1.4.1.1.4",
+        "0008|103e": "FLAIR crop",
+        "0020|0037": orientation,
+        "0020|000d": uid(),
+        "0020|000e": uid(),
+        "0020|0052": uid(),
+        "0018|0050": f"{spacing[2]:.6f}",
     }
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
@@ -77,7 +92,9 @@ def _flair_case(case_dir: Path) -> Any:
     flair = read_image(case_dir / "Flair_subtrMeanDivStd.nii.gz").array[box].astype(np.float32)
     origin = label.geometry.to_affine() @ np.array(start + [1], dtype=np.float64)
     geometry = Geometry(label.geometry.spacing, tuple(float(o) for o in origin[:3]), label.geometry.direction)
-    return CaseData(case_dir.name, [flair], geometry, label=(np.rint(label.array[box]) > 0).astype(np.uint8), group=case_dir.name)
+    return CaseData(
+        case_dir.name, [flair], geometry, label=(np.rint(label.array[box]) > 0).astype(np.uint8), group=case_dir.name
+    )
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +105,12 @@ def flair_raw(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     root = tmp_path_factory.mktemp("flair") / "raw"
     writer = RawDatasetWriter(root, {"0": "FLAIR"}, {"background": 0, "tumour": 1}, ".nii.gz")
     writer.start()
-    writer.finish([writer.write_case(_flair_case(case)) for case in sorted(p for p in (shared_data / "brats2015_deepmedic").iterdir() if p.is_dir())])
+    writer.finish(
+        [
+            writer.write_case(_flair_case(case))
+            for case in sorted(p for p in (shared_data / "brats2015_deepmedic").iterdir() if p.is_dir())
+        ]
+    )
     return root
 
 
@@ -103,18 +125,42 @@ def flair_bundle(flair_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
     work = flair_raw.parent / "work"
     plan_and_preprocess(flair_raw, work, memory_gb=4, configurations=["3d"], progress=False)
-    ae = {"channels": [8, 16], "latent_channels": 1, "num_res_blocks": 1, "attention_levels": [False, False],
-          "with_encoder_nonlocal_attn": False, "with_decoder_nonlocal_attn": False}
+    ae = {
+        "channels": [8, 16],
+        "latent_channels": 1,
+        "num_res_blocks": 1,
+        "attention_levels": [False, False],
+        "with_encoder_nonlocal_attn": False,
+        "with_decoder_nonlocal_attn": False,
+    }
     stage = {"max_epochs": 1, "epoch_length": 1, "lr": 2e-3, "batch_size": 2}
-    settings = {"patch_size": [SIZE] * 3, "num_workers": 0, "num_val_cases": 1, "val_batch_size": 1,
-                "image_autoencoder": {**stage, "network_def": ae}, "mask_autoencoder": {**stage, "network_def": ae},
-                "denoiser": {**stage, "val_interval": 100, "val_ensemble_size": 1, "val_inference_steps": 1,
-                             "network_def": {"channels": [8, 16], "attention_levels": [False, False], "num_res_blocks": 1, "num_head_channels": 8}}}
+    settings = {
+        "patch_size": [SIZE] * 3,
+        "num_workers": 0,
+        "num_val_cases": 1,
+        "val_batch_size": 1,
+        "image_autoencoder": {**stage, "network_def": ae},
+        "mask_autoencoder": {**stage, "network_def": ae},
+        "denoiser": {
+            **stage,
+            "val_interval": 100,
+            "val_ensemble_size": 1,
+            "val_inference_steps": 1,
+            "network_def": {
+                "channels": [8, 16],
+                "attention_levels": [False, False],
+                "num_res_blocks": 1,
+                "num_head_channels": 8,
+            },
+        },
+    }
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         train(work, bundle="brats", fold=0, settings=settings, logging_file=False)
-        return export(work / "results" / "brats" / "3d", tmp_path_factory.mktemp("dist") / "flair", num_samples=2, steps=2)
+        return export(
+            work / "results" / "brats" / "3d", tmp_path_factory.mktemp("dist") / "flair", num_samples=2, steps=2
+        )
     finally:
         torch.set_num_threads(threads)
 

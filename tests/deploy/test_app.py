@@ -26,12 +26,16 @@ pytestmark = [
 
 def _run_app(input_path: Path, output: Path, model: Path) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "medseglatdiff.deploy", "-i", str(input_path), "-o", str(output), "-m", str(model)]
-    result = subprocess.run(command, cwd=output.parent, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(
+        command, cwd=output.parent, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
 
 
-def test_dicom_series_becomes_a_dicom_seg_and_a_confidence_map(flair_bundle: Path, flair_raw: Path, dicom_writer, tmp_path: Path) -> None:
+def test_dicom_series_becomes_a_dicom_seg_and_a_confidence_map(
+    flair_bundle: Path, flair_raw: Path, dicom_writer, tmp_path: Path
+) -> None:
     import highdicom as hd
     import pydicom
 
@@ -47,7 +51,10 @@ def test_dicom_series_becomes_a_dicom_seg_and_a_confidence_map(flair_bundle: Pat
     sources = [pydicom.dcmread(f) for f in files]
     assert (seg.Modality, seg.SegmentationType) == ("SEG", "BINARY")
     assert [s.SegmentLabel for s in seg.SegmentSequence] == ["tumour"]
-    assert seg.StudyInstanceUID == sources[0].StudyInstanceUID and seg.FrameOfReferenceUID == sources[0].FrameOfReferenceUID
+    assert (
+        seg.StudyInstanceUID == sources[0].StudyInstanceUID
+        and seg.FrameOfReferenceUID == sources[0].FrameOfReferenceUID
+    )
     pixels = seg.get_pixels_by_source_instance([s.SOPInstanceUID for s in sources], segment_numbers=[1])[..., 0]
 
     series_uid = sources[0].SeriesInstanceUID
@@ -64,7 +71,9 @@ def test_dicom_series_becomes_a_dicom_seg_and_a_confidence_map(flair_bundle: Pat
     assert (out / "overlays" / f"{series_uid}.png").is_file()
 
 
-def test_image_file_gives_mask_and_confidence_in_its_format(flair_bundle: Path, flair_raw: Path, tmp_path: Path) -> None:
+def test_image_file_gives_mask_and_confidence_in_its_format(
+    flair_bundle: Path, flair_raw: Path, tmp_path: Path
+) -> None:
     image = flair_raw / "imagesTr" / "brats_2013_pat0001_1_0000.nii.gz"
     out = tmp_path / "output"
     _run_app(image, out, flair_bundle)

@@ -22,7 +22,9 @@ def test_mask_frames_cut_each_instance_from_the_volume_by_geometry(dicom_writer,
     volume = rng.integers(0, 1000, size=(12, 10, 5)).astype(np.int16)
     # rotated in-plane axes (x along P, y along R) and slices stacked towards F: nothing axis-aligned in RAS
     direction = (0, -1, 0, 1, 0, 0, 0, 0, 1)
-    files = dicom_writer(volume, tmp_path / "series", spacing=(0.8, 0.7, 2.5), origin=(10.0, -20.0, 5.0), direction=direction)
+    files = dicom_writer(
+        volume, tmp_path / "series", spacing=(0.8, 0.7, 2.5), origin=(10.0, -20.0, 5.0), direction=direction
+    )
     loaded = read_image(tmp_path / "series")  # how medseg predict reads the series (SimpleITK, RAS)
     datasets = [pydicom.dcmread(f) for f in reversed(files)]  # any order: frames follow the datasets
     frames = mask_frames(loaded.array[0], loaded.geometry, datasets)
@@ -39,7 +41,9 @@ def test_mask_frames_outside_the_mask_are_empty(dicom_writer, tmp_path: Path) ->
     loaded = read_image(tmp_path / "series")
     shifted = [pydicom.dcmread(f) for f in files]
     for dataset in shifted:
-        dataset.ImagePositionPatient = [float(v) + (3.0 if i == 0 else 0.0) for i, v in enumerate(dataset.ImagePositionPatient)]
+        dataset.ImagePositionPatient = [
+            float(v) + (3.0 if i == 0 else 0.0) for i, v in enumerate(dataset.ImagePositionPatient)
+        ]
     frames = mask_frames(loaded.array[0], loaded.geometry, shifted)
     assert frames[:, :, :3].all() and not frames[:, :, 3:].any()  # columns shifted by 3 voxels past the mask's edge
     with pytest.raises(MedsegError, match="3D mask"):
@@ -55,11 +59,22 @@ def test_dicom_input_is_recognised_by_content(dicom_writer, shared_data: Path, t
     assert not is_dicom_input(pngs) and not is_dicom_input(next(pngs.iterdir()))
 
 
-def test_model_is_found_from_the_bundle_its_models_folder_or_a_package_folder(flair_bundle: Path, tmp_path: Path) -> None:
-    for path in (flair_bundle, flair_bundle / "models", flair_bundle.parent):  # parent: what a MAP has in /opt/holoscan/models
+def test_model_is_found_from_the_bundle_its_models_folder_or_a_package_folder(
+    flair_bundle: Path, tmp_path: Path
+) -> None:
+    for path in (
+        flair_bundle,
+        flair_bundle / "models",
+        flair_bundle.parent,
+    ):  # parent: what a MAP has in /opt/holoscan/models
         model = resolve_model(path)
         assert model.model_dir == flair_bundle / "models" / "3d"
-        assert (model.name, model.segment_label, model.num_samples, model.num_inference_steps) == ("flair", "tumour", 2, 2)
+        assert (model.name, model.segment_label, model.num_samples, model.num_inference_steps) == (
+            "flair",
+            "tumour",
+            2,
+            2,
+        )
     trained = resolve_model(flair_bundle / "models" / "3d")  # a trained model folder works too
     assert trained.model_dir == flair_bundle / "models" / "3d" and trained.num_samples is None
 

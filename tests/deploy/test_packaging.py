@@ -35,4 +35,6 @@ def test_app_yaml_describes_a_file_in_file_out_application() -> None:
     config = yaml.safe_load((DEPLOY / "app.yaml").read_text())
     assert config["application"]["inputFormats"] == ["file"] and config["application"]["outputFormats"] == ["file"]
     assert config["application"]["version"] and {"cpu", "memory"} <= set(config["resources"])
-    assert (DEPLOY / "__main__.py").is_file()  # the package's application folder: `monai-deploy package medseglatdiff/deploy`
+    assert (
+        DEPLOY / "__main__.py"
+    ).is_file()  # the package's application folder: `monai-deploy package medseglatdiff/deploy`

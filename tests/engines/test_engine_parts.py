@@ -26,7 +26,13 @@ from medseglatdiff.engines import (
     save_checkpoint,
     summary_writer,
 )
-from medseglatdiff.networks import LatentScaling, image_autoencoder, latent_denoiser, mask_autoencoder, sampling_scheduler
+from medseglatdiff.networks import (
+    LatentScaling,
+    image_autoencoder,
+    latent_denoiser,
+    mask_autoencoder,
+    sampling_scheduler,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +41,9 @@ def nets() -> dict[str, torch.nn.Module]:
     return {
         "image": image_autoencoder(2, in_channels=1, channels=(8, 16), latent_channels=2, num_res_blocks=1).eval(),
         "mask": mask_autoencoder(2, channels=(8, 16), latent_channels=1, num_res_blocks=1).eval(),
-        "denoiser": latent_denoiser(2, mask_latent_channels=1, image_latent_channels=2, channels=(8, 16), num_res_blocks=1).eval(),
+        "denoiser": latent_denoiser(
+            2, mask_latent_channels=1, image_latent_channels=2, channels=(8, 16), num_res_blocks=1
+        ).eval(),
     }
 
 
@@ -73,12 +81,25 @@ def test_prepare_batch_targets_follow_the_prediction_type(nets: dict, prediction
 
     scaling = LatentScaling().fit(torch.randn(100), torch.randn(100))
     ddpm = noise_scheduler(prediction_type=prediction_type)
-    prepare = LatentDiffusionPrepareBatch(nets["image"], nets["mask"], scaling, conditioning="image_pixels", prediction_type=prediction_type,
-                                          scheduler=ddpm)
+    prepare = LatentDiffusionPrepareBatch(
+        nets["image"],
+        nets["mask"],
+        scaling,
+        conditioning="image_pixels",
+        prediction_type=prediction_type,
+        scheduler=ddpm,
+    )
     latents, targets, _, kwargs = prepare(_batch())
-    expected = latents if prediction_type == "sample" else ddpm.get_velocity(latents, kwargs["noise"], kwargs["timesteps"])
+    expected = (
+        latents if prediction_type == "sample" else ddpm.get_velocity(latents, kwargs["noise"], kwargs["timesteps"])
+    )
     assert torch.allclose(targets["target"], expected)
-    assert kwargs["condition"].shape == (2, 1 * 2 * 2, 8, 8)  # the grey image, space-to-depth by the mask VAE's factor 2
+    assert kwargs["condition"].shape == (
+        2,
+        1 * 2 * 2,
+        8,
+        8,
+    )  # the grey image, space-to-depth by the mask VAE's factor 2
 
 
 def test_pixel_conditioning_needs_no_image_autoencoder(nets: dict) -> None:
@@ -86,9 +107,17 @@ def test_pixel_conditioning_needs_no_image_autoencoder(nets: dict) -> None:
     engine = SimpleNamespace(state=SimpleNamespace(device=torch.device("cpu")), data_loader=[_batch(4)])
     LatentScaleHandler(scaling, None, nets["mask"])(engine)
     assert float(scaling.image) == 1.0 and scaling.is_set
-    denoiser = latent_denoiser(2, mask_latent_channels=1, image_latent_channels=4, channels=(8, 16), num_res_blocks=1).eval()
-    inferer = LatentEnsembleInferer(None, nets["mask"], scaling, sampling_scheduler(2, prediction_type="sample"), num_samples=3,
-                                    conditioning="image_pixels")
+    denoiser = latent_denoiser(
+        2, mask_latent_channels=1, image_latent_channels=4, channels=(8, 16), num_res_blocks=1
+    ).eval()
+    inferer = LatentEnsembleInferer(
+        None,
+        nets["mask"],
+        scaling,
+        sampling_scheduler(2, prediction_type="sample"),
+        num_samples=3,
+        conditioning="image_pixels",
+    )
     out = inferer(torch.randn(2, 1, 16, 16), denoiser)
     assert out.shape == (2, 3, 16, 16) and float(out.min()) >= 0 and float(out.max()) <= 1
 
@@ -106,11 +135,20 @@ def test_latent_scale_handler_sets_factors_once(nets: dict) -> None:
 
 def test_inferer_samples_reproducibly_and_by_windows(nets: dict) -> None:
     scaling = LatentScaling().fit(torch.randn(50), torch.randn(50))
-    inferer = LatentEnsembleInferer(nets["image"], nets["mask"], scaling, sampling_scheduler(num_inference_steps=2), num_samples=3, seed=5)
+    inferer = LatentEnsembleInferer(
+        nets["image"], nets["mask"], scaling, sampling_scheduler(num_inference_steps=2), num_samples=3, seed=5
+    )
     images = torch.randn(2, 1, 16, 16)
     first = inferer(images, nets["denoiser"])
     assert first.shape == (2, 3, 16, 16) and torch.allclose(first, inferer(images, nets["denoiser"]))
-    windows = LatentEnsembleInferer(nets["image"], nets["mask"], scaling, sampling_scheduler(num_inference_steps=2), num_samples=2, roi_size=(16, 16))
+    windows = LatentEnsembleInferer(
+        nets["image"],
+        nets["mask"],
+        scaling,
+        sampling_scheduler(num_inference_steps=2),
+        num_samples=2,
+        roi_size=(16, 16),
+    )
     large = windows(torch.randn(1, 1, 24, 40), nets["denoiser"])
     assert large.shape == (1, 2, 24, 40) and float(large.min()) >= 0 and float(large.max()) <= 1
 
@@ -153,14 +191,20 @@ def test_ensemble_saver_writes_cases_and_summary(tmp_path: Path) -> None:
     label = torch.zeros(1, 8, 8)
     label[0, 2:5, 2:5] = 1
     samples = torch.stack([label[0], label[0], torch.zeros(8, 8)])
-    engine = SimpleNamespace(state=SimpleNamespace(
-        output=[{"pred": samples}], batch=[{"case": "c1", "label": label, "raters": torch.stack([label[0], torch.zeros(8, 8)])}]))
+    engine = SimpleNamespace(
+        state=SimpleNamespace(
+            output=[{"pred": samples}],
+            batch=[{"case": "c1", "label": label, "raters": torch.stack([label[0], torch.zeros(8, 8)])}],
+        )
+    )
     saver.save_iteration(engine)
     saver.write_summary(engine)
     with np.load(tmp_path / "c1.npz") as saved:
         assert saved["samples"].shape == (3, 8, 8) and saved["mask"].sum() == 9
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["cases"][0]["dice"] == 1.0 and summary["cases"][0]["ged"] >= 0 and 0 <= summary["mean"]["hm_iou"] <= 1
+    assert (
+        summary["cases"][0]["dice"] == 1.0 and summary["cases"][0]["ged"] >= 0 and 0 <= summary["mean"]["hm_iou"] <= 1
+    )
 
 
 def test_summary_writer_is_real_on_the_main_process(tmp_path: Path) -> None:

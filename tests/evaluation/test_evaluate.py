@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from medseglatdiff.datasets.demo_data import generate_demo_dataset
-from medseglatdiff.evaluation.evaluate import evaluate
 from medseglatdiff.errors import MedsegError
+from medseglatdiff.evaluation.evaluate import evaluate
 from medseglatdiff.inference.layout import PredictionLayout
 from medseglatdiff.io import read_image, write_image
 
@@ -62,10 +62,18 @@ def test_evaluate_errors_name_the_problem(demo, tmp_path: Path) -> None:
     with pytest.raises(MedsegError, match="prediction folder not found"):
         evaluate(tmp_path / "absent", demo.root)
     (tmp_path / "pred").mkdir()
-    write_image(np.zeros((1, 64, 64), np.uint8), read_image(demo.label_file(demo.case_ids()[0])).geometry, tmp_path / "pred" / "stranger.png")
+    write_image(
+        np.zeros((1, 64, 64), np.uint8),
+        read_image(demo.label_file(demo.case_ids()[0])).geometry,
+        tmp_path / "pred" / "stranger.png",
+    )
     with pytest.raises(MedsegError, match="stranger"):
         evaluate(tmp_path / "pred", demo.root)
     (tmp_path / "pred" / "stranger.png").unlink()
-    write_image(np.zeros((1, 32, 32), np.uint8), read_image(demo.label_file(demo.case_ids()[0])).geometry, tmp_path / "pred" / f"{demo.case_ids()[0]}.png")
+    write_image(
+        np.zeros((1, 32, 32), np.uint8),
+        read_image(demo.label_file(demo.case_ids()[0])).geometry,
+        tmp_path / "pred" / f"{demo.case_ids()[0]}.png",
+    )
     with pytest.raises(MedsegError, match="original geometry"):
         evaluate(tmp_path / "pred", demo.root, figures=False)

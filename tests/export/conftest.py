@@ -12,8 +12,14 @@ PATCH = 64
 
 def tiny_settings(spatial_dims: int, patch: int) -> dict[str, Any]:
     """One iteration per stage with networks of widths (8, 16): a trained model in seconds on a CPU."""
-    ae = {"channels": [8, 16], "latent_channels": 1, "num_res_blocks": 1, "attention_levels": [False, False],
-          "with_encoder_nonlocal_attn": False, "with_decoder_nonlocal_attn": False}
+    ae = {
+        "channels": [8, 16],
+        "latent_channels": 1,
+        "num_res_blocks": 1,
+        "attention_levels": [False, False],
+        "with_encoder_nonlocal_attn": False,
+        "with_decoder_nonlocal_attn": False,
+    }
     stage = {"max_epochs": 1, "epoch_length": 1, "lr": 2e-3, "batch_size": 2}
     return {
         "patch_size": [patch] * spatial_dims,
@@ -22,8 +28,18 @@ def tiny_settings(spatial_dims: int, patch: int) -> dict[str, Any]:
         "val_batch_size": 1,
         "image_autoencoder": {**stage, "network_def": ae},
         "mask_autoencoder": {**stage, "network_def": ae},
-        "denoiser": {**stage, "val_interval": 100, "val_ensemble_size": 1, "val_inference_steps": 1,
-                     "network_def": {"channels": [8, 16], "attention_levels": [False, False], "num_res_blocks": 1, "num_head_channels": 8}},
+        "denoiser": {
+            **stage,
+            "val_interval": 100,
+            "val_ensemble_size": 1,
+            "val_inference_steps": 1,
+            "network_def": {
+                "channels": [8, 16],
+                "attention_levels": [False, False],
+                "num_res_blocks": 1,
+                "num_head_channels": 8,
+            },
+        },
     }
 
 

@@ -27,7 +27,15 @@ def _leftovers(folder: Path) -> list[str]:
 def test_bundle_has_the_specification_layout(lidc_bundle: Path) -> None:
     import monai
 
-    for name in ("configs/metadata.json", "configs/inference.json", "configs/logging.conf", "models/model.pt", "models/model.ts", "docs/README.md", "LICENSE"):
+    for name in (
+        "configs/metadata.json",
+        "configs/inference.json",
+        "configs/logging.conf",
+        "models/model.pt",
+        "models/model.ts",
+        "docs/README.md",
+        "LICENSE",
+    ):
         assert (lidc_bundle / name).is_file(), name
     fold = lidc_bundle / "models" / "2d" / "fold_0"
     for stage in STAGES:
@@ -43,7 +51,9 @@ def test_bundle_has_the_specification_layout(lidc_bundle: Path) -> None:
     assert (pred["num_channels"], pred["value_range"]) == (2, [0, 1])  # 2 samples per image
     assert meta["medseglatdiff"]["folds"] == ["fold_0"] and meta["medseglatdiff"]["num_inference_steps"] == 2
     readme = (lidc_bundle / "docs" / "README.md").read_text()
-    assert "python -m monai.bundle run --config_file lidc/configs/inference.json --input_dir IN --output_dir OUT" in readme
+    assert (
+        "python -m monai.bundle run --config_file lidc/configs/inference.json --input_dir IN --output_dir OUT" in readme
+    )
 
 
 def test_monai_checks_accept_the_bundle_and_the_schema_rejects_bad_metadata(lidc_bundle: Path, tmp_path: Path) -> None:
@@ -72,10 +82,21 @@ def test_model_pt_and_torchscript_are_the_trained_fold(lidc_bundle: Path, lidc_m
     assert float(state["scaling.mask"]) == float(trained["scaling"]["mask"]) > 0
 
     config = json.loads((lidc_bundle / "configs" / "inference.json").read_text())["network_def"]
-    eager = EnsembleSampler(config["networks"], config["diffusion"], num_samples=2, num_inference_steps=2, conditioning=config["conditioning"]).eval()
+    eager = EnsembleSampler(
+        config["networks"],
+        config["diffusion"],
+        num_samples=2,
+        num_inference_steps=2,
+        conditioning=config["conditioning"],
+    ).eval()
     eager.load_state_dict(state)
-    traced, meta, extra = load_net_with_metadata(str(lidc_bundle / "models" / "model.ts"), more_extra_files=("inference.json",))
-    assert meta["network_data_format"]["outputs"]["pred"]["num_channels"] == 2 and json.loads(extra["inference.json"])["network_def"]
+    traced, meta, extra = load_net_with_metadata(
+        str(lidc_bundle / "models" / "model.ts"), more_extra_files=("inference.json",)
+    )
+    assert (
+        meta["network_data_format"]["outputs"]["pred"]["num_channels"] == 2
+        and json.loads(extra["inference.json"])["network_def"]
+    )
     image = torch.rand(1, 1, 64, 64)
     with torch.no_grad():
         torch.manual_seed(3)
@@ -98,9 +119,21 @@ def test_monai_bundle_run_predicts_from_a_moved_copy(lidc_bundle: Path, shared_d
         shutil.copy(image, inputs / image.name)
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(moved / "configs" / "inference.json"),
-               "--input_dir", str(inputs), "--output_dir", str(tmp_path / "out")]
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        str(moved / "configs" / "inference.json"),
+        "--input_dir",
+        str(inputs),
+        "--output_dir",
+        str(tmp_path / "out"),
+    ]
+    result = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     out = tmp_path / "out"
@@ -116,7 +149,9 @@ def test_monai_bundle_run_predicts_from_a_moved_copy(lidc_bundle: Path, shared_d
         assert (out / "overlays" / image.name).is_file()
 
 
-def test_inference_config_names_missing_arguments_and_finds_its_folder(lidc_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_inference_config_names_missing_arguments_and_finds_its_folder(
+    lidc_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from monai.bundle import ConfigParser
 
     from medseglatdiff.training.bundle import user_error
@@ -136,7 +171,9 @@ def test_inference_config_names_missing_arguments_and_finds_its_folder(lidc_bund
     assert locate_bundle_root(uid) == str(lidc_bundle.resolve())
 
 
-def test_export_refuses_an_untrained_model_and_an_existing_bundle(lidc_model: Path, lidc_bundle: Path, tmp_path: Path) -> None:
+def test_export_refuses_an_untrained_model_and_an_existing_bundle(
+    lidc_model: Path, lidc_bundle: Path, tmp_path: Path
+) -> None:
     half = tmp_path / "half" / "fold_0"
     shutil.copytree(lidc_model / "fold_0", half, ignore=shutil.ignore_patterns("tensorboard"))
     (half / "denoiser" / "done.json").unlink()
@@ -152,7 +189,9 @@ def test_export_refuses_an_untrained_model_and_an_existing_bundle(lidc_model: Pa
     assert not list(dist.iterdir())
 
 
-def test_a_failed_export_leaves_nothing_behind(lidc_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_export_leaves_nothing_behind(
+    lidc_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import medseglatdiff.export.bundle as bundle_module
 
     def broken(bundle: Path, input_shape: list[int]) -> None:
@@ -176,13 +215,18 @@ def test_every_trained_fold_and_the_model_selection_are_exported(lidc_model: Pat
 
     model = tmp_path / "2d"
     for fold in ("fold_0", "fold_1"):  # a second fold (same weights): enough to check what is copied and pooled
-        shutil.copytree(lidc_model / "fold_0", model / fold, ignore=shutil.ignore_patterns("tensorboard", "checkpoint.pt"))
+        shutil.copytree(
+            lidc_model / "fold_0", model / fold, ignore=shutil.ignore_patterns("tensorboard", "checkpoint.pt")
+        )
     write_model_selection(ModelSelection(ensemble_size=4, num_inference_steps=3, threshold=0.4), model)
     bundle = export(model, tmp_path / "dist" / "lidc2", verify=False)
 
     meta = json.loads((bundle / "configs" / "metadata.json").read_text())
     assert meta["medseglatdiff"]["folds"] == ["fold_0", "fold_1"]
-    assert (meta["medseglatdiff"]["num_samples"], meta["medseglatdiff"]["num_inference_steps"]) == (4, 3)  # from the selection
+    assert (meta["medseglatdiff"]["num_samples"], meta["medseglatdiff"]["num_inference_steps"]) == (
+        4,
+        3,
+    )  # from the selection
     assert meta["network_data_format"]["outputs"]["pred"]["num_channels"] == 4
     assert json.loads((bundle / "models" / "2d" / "model_selection.json").read_text())["threshold"] == 0.4
     assert "threshold 0.4" in (bundle / "docs" / "README.md").read_text()

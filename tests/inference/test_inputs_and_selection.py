@@ -11,7 +11,12 @@ import pytest
 from medseglatdiff.errors import ImageReadError, MedsegError
 from medseglatdiff.inference.inputs import InputCase, find_input_cases, read_input_case
 from medseglatdiff.inference.predict import resolve_settings, split_samples
-from medseglatdiff.inference.selection import ModelSelection, find_model_selection, load_model_selection, write_model_selection
+from medseglatdiff.inference.selection import (
+    ModelSelection,
+    find_model_selection,
+    load_model_selection,
+    write_model_selection,
+)
 from medseglatdiff.io import Geometry, write_image
 
 PLAN_INFO = {"inference": {"ensemble_size": 5, "num_inference_steps": 50, "threshold": 0.5}}
@@ -24,7 +29,9 @@ def _touch(folder: Path, *names: str) -> None:
 
 
 def test_cases_from_channel_files_and_single_files(tmp_path: Path) -> None:
-    _touch(tmp_path / "in", "brain_0000.nii.gz", "brain_0001.nii.gz", "polyp.jpg", "slice.png", ".hidden.png", "notes.txt")
+    _touch(
+        tmp_path / "in", "brain_0000.nii.gz", "brain_0001.nii.gz", "polyp.jpg", "slice.png", ".hidden.png", "notes.txt"
+    )
     cases = find_input_cases(tmp_path / "in")
     assert [(c.case_id, [f.name for f in c.files], c.output_ending) for c in cases] == [
         ("brain", ["brain_0000.nii.gz", "brain_0001.nii.gz"], ".nii.gz"),
@@ -71,7 +78,9 @@ def test_samples_are_shared_among_folds() -> None:
 
 
 def test_settings_precedence_argument_selection_plan(tmp_path: Path) -> None:
-    selection = ModelSelection(ensemble_size=8, threshold=0.4, postprocessing=("fill_holes",), path=tmp_path / "model_selection.json")
+    selection = ModelSelection(
+        ensemble_size=8, threshold=0.4, postprocessing=("fill_holes",), path=tmp_path / "model_selection.json"
+    )
     values, sources = resolve_settings(PLAN_INFO, selection, None, 7, None)
     assert values == {"num_samples": 8, "num_inference_steps": 7, "threshold": 0.4, "postprocessing": ["fill_holes"]}
     assert sources["num_samples"].endswith("model_selection.json") and sources["num_inference_steps"] == "argument"
@@ -86,15 +95,23 @@ def test_model_selection_file_round_trip_and_lookup(tmp_path: Path) -> None:
     config = tmp_path / "2d"
     (config / "fold_0").mkdir(parents=True)
     assert load_model_selection(config) == ModelSelection()  # no file: plan defaults, no postprocessing
-    chosen = ModelSelection(ensemble_size=8, num_inference_steps=20, threshold=0.45, postprocessing=("keep_largest_component",),
-                            reasons={"postprocessing": "mean Dice 0.70 -> 0.72, no class worse"})
+    chosen = ModelSelection(
+        ensemble_size=8,
+        num_inference_steps=20,
+        threshold=0.45,
+        postprocessing=("keep_largest_component",),
+        reasons={"postprocessing": "mean Dice 0.70 -> 0.72, no class worse"},
+    )
     path = write_model_selection(chosen, config)
     assert json.loads(path.read_text())["selection_version"] == 1
     assert find_model_selection(config / "fold_0") == path  # a fold folder finds its configuration's file
     loaded = load_model_selection(config / "fold_0")
     assert (loaded.ensemble_size, loaded.threshold, loaded.postprocessing) == (8, 0.45, ("keep_largest_component",))
     path.write_text(json.dumps({"ensemble_size": 0, "postprocessing": "fill_holes", "colour": "red"}))
-    with pytest.raises(MedsegError, match="ensemble_size must be a positive integer.*postprocessing must be a list.*unknown keys colour"):
+    with pytest.raises(
+        MedsegError,
+        match="ensemble_size must be a positive integer.*postprocessing must be a list.*unknown keys colour",
+    ):
         load_model_selection(config)
     path.write_text("{not json")
     with pytest.raises(MedsegError, match="model_selection.json: not valid JSON"):

@@ -34,7 +34,9 @@ def test_predict_and_evaluate_lidc_against_four_readers(lidc_trained, copy_raw_i
         source = read_image(images / f"{case}_0000.png")
         for path in (out / f"{case}.png", out / "probability" / f"{case}.png", out / "confidence" / f"{case}.png"):
             written = read_image(path)
-            assert written.spatial_shape == source.spatial_shape == (128, 128)  # the input's grid, sampled in 64 px windows
+            assert (
+                written.spatial_shape == source.spatial_shape == (128, 128)
+            )  # the input's grid, sampled in 64 px windows
             assert written.geometry.allclose(source.geometry)
         assert set(np.unique(read_image(out / f"{case}.png").array)) <= {0, 1}
         assert len(list((out / "samples").glob(f"{case}_s*.png"))) == 3
@@ -53,7 +55,9 @@ def test_predict_and_evaluate_lidc_against_four_readers(lidc_trained, copy_raw_i
 @pytest.mark.slow
 def test_fold_all_pools_samples_from_every_fold(lidc_trained, copy_raw_images, tmp_path: Path) -> None:
     images = copy_raw_images(lidc_trained.raw, lidc_trained.held_out[:1], tmp_path / "img")
-    record = predict(images, tmp_path / "all", lidc_trained.model, fold="all", save_samples=True, **{**FAST, "num_samples": 3})
+    record = predict(
+        images, tmp_path / "all", lidc_trained.model, fold="all", save_samples=True, **{**FAST, "num_samples": 3}
+    )
     assert record["folds"] == ["fold_0", "fold_1"] and record["samples_per_fold"] == {"fold_0": 2, "fold_1": 1}
     assert len(list((tmp_path / "all" / "samples").iterdir())) == 3
     assert predict(images, tmp_path / "one", lidc_trained.model, fold=1, **FAST)["folds"] == ["fold_1"]
@@ -84,7 +88,9 @@ def test_outside_the_crop_box_is_certain_background(lidc_trained, tmp_path: Path
     pixels = read_image(lidc_trained.raw / "imagesTr" / f"{case}_0000.png").array
     padded = np.pad(np.maximum(pixels, 1), ((0, 0), (20, 12), (8, 16)))  # no zero inside, a zero frame around
     write_image(padded, Geometry.identity(2), tmp_path / "in" / "framed.png")
-    record = predict(tmp_path / "in", tmp_path / "out", lidc_trained.model, fold=0, save_samples=True, **{**FAST, "num_samples": 3})
+    record = predict(
+        tmp_path / "in", tmp_path / "out", lidc_trained.model, fold=0, save_samples=True, **{**FAST, "num_samples": 3}
+    )
     assert record["cases"][0]["preprocessed_shape"] == [128, 128]
     frame = np.ones(padded.shape[1:], bool)
     frame[20:-12, 8:-16] = False
@@ -95,7 +101,9 @@ def test_outside_the_crop_box_is_certain_background(lidc_trained, tmp_path: Path
 
 
 @pytest.mark.slow
-def test_3d_nifti_prediction_keeps_geometry_and_evaluates_whole_tumour(brats_trained, brats_crop, shared_data: Path, tmp_path: Path) -> None:
+def test_3d_nifti_prediction_keeps_geometry_and_evaluates_whole_tumour(
+    brats_trained, brats_crop, shared_data: Path, tmp_path: Path
+) -> None:
     from medseglatdiff.io.writers import write_image as write
 
     case = brats_trained.held_out[0]
@@ -106,14 +114,20 @@ def test_3d_nifti_prediction_keeps_geometry_and_evaluates_whole_tumour(brats_tra
     record = predict(tmp_path / "in", tmp_path / "out", brats_trained.model, save_samples=True, **FAST)
     assert record["mask"]["meaning"] == "union of the foreground classes"
     assert record["cases"][0]["preprocessed_shape"] == [36, 36, 72]
-    for path in [tmp_path / "out" / f"{case}.nii.gz", tmp_path / "out" / "probability" / f"{case}.nii.gz", *sorted((tmp_path / "out" / "samples").iterdir())]:
+    for path in [
+        tmp_path / "out" / f"{case}.nii.gz",
+        tmp_path / "out" / "probability" / f"{case}.nii.gz",
+        *sorted((tmp_path / "out" / "samples").iterdir()),
+    ]:
         written = read_image(path)
         assert written.spatial_shape == (36, 36, 36)
         assert written.geometry.allclose(crop.geometry), path  # spacing, origin and direction of the input
     assert (tmp_path / "out" / "overlays" / f"{case}.png").is_file()
 
     # scored against the raw dataset's (32^3) reference: a prediction of the raw image itself
-    raw_pred = predict(brats_trained.raw / "imagesTr" / f"{case}_0000.nii.gz", tmp_path / "raw_pred", brats_trained.model, **FAST)
+    raw_pred = predict(
+        brats_trained.raw / "imagesTr" / f"{case}_0000.nii.gz", tmp_path / "raw_pred", brats_trained.model, **FAST
+    )
     assert [c["case"] for c in raw_pred["cases"]] == [case]  # the _0001 sibling was found
     summary = evaluate(tmp_path / "raw_pred", brats_trained.raw, out=tmp_path / "eval", figures=False)
     assert summary["merged_classes"] and list(summary["per_class"]) == ["foreground"]
@@ -125,11 +139,17 @@ def test_model_selection_sets_threshold_and_postprocessing(lidc_trained, copy_ra
     model = tmp_path / "model"
     model.mkdir()
     (model / "fold_0").symlink_to(lidc_trained.model / "fold_0", target_is_directory=True)
-    write_model_selection(ModelSelection(threshold=0.3, postprocessing=("keep_largest_component", "fill_holes"), num_inference_steps=3), model)
+    write_model_selection(
+        ModelSelection(threshold=0.3, postprocessing=("keep_largest_component", "fill_holes"), num_inference_steps=3),
+        model,
+    )
     record = predict(images, tmp_path / "out", model, num_samples=2, progress=False)
     assert record["threshold"] == 0.3 and record["num_inference_steps"] == 3
     assert record["postprocessing"] == ["keep_largest_component", "fill_holes"]
-    assert record["sources"]["threshold"].endswith("model_selection.json") and record["sources"]["num_samples"] == "argument"
+    assert (
+        record["sources"]["threshold"].endswith("model_selection.json")
+        and record["sources"]["num_samples"] == "argument"
+    )
     mask = read_image(tmp_path / "out" / f"{lidc_trained.held_out[0]}.png").array[0]
     assert ndimage.label(mask)[1] <= 1  # at most one component kept
     (model / "model_selection.json").write_text(json.dumps({"threshold": 2, "postprocessing": ["smooth"]}))
@@ -200,5 +220,7 @@ def test_model_folder_is_self_contained(lidc_trained, copy_raw_images, tmp_path:
     again = predict(images, tmp_path / "b", lidc_trained.model, fold=0, **FAST)
     case = lidc_trained.held_out[0]
     assert first["folds"] == ["fold_0"]
-    np.testing.assert_array_equal(read_image(tmp_path / "a" / "probability" / f"{case}.png").array,
-                                  read_image(tmp_path / "b" / "probability" / f"{case}.png").array)  # same seed, same samples
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "a" / "probability" / f"{case}.png").array,
+        read_image(tmp_path / "b" / "probability" / f"{case}.png").array,
+    )  # same seed, same samples

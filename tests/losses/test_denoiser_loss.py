@@ -29,7 +29,13 @@ def test_mask_loss_is_added_and_prefers_the_right_mask() -> None:
     masks = torch.zeros(2, 1, 8, 8)
     masks[:, :, 2:6, 2:6] = 1
     latents = vae.encode_stage_2_inputs(masks)
-    targets = {"target": latents, "latents": latents, "noise": torch.randn_like(latents), "timesteps": torch.tensor([5, 5]), "masks": masks}
+    targets = {
+        "target": latents,
+        "latents": latents,
+        "noise": torch.randn_like(latents),
+        "timesteps": torch.tensor([5, 5]),
+        "masks": masks,
+    }
     plain = DenoiserLoss("sample")
     with_mask = DenoiserLoss("sample", ddpm, vae, scaling, mask_loss_weight=1.0)
     prediction = latents.clone().requires_grad_(True)

@@ -33,7 +33,9 @@ def test_wce_matches_hand_computation() -> None:
     loss = weighted_cross_entropy(logits, target, w_fg, w_bg, reduction="none")
     assert torch.allclose(loss.flatten(), torch.tensor(expected), rtol=1e-6)
     assert WeightedCrossEntropyLoss(w_fg, w_bg)(logits, target).item() == pytest.approx(sum(expected) / 4, rel=1e-6)
-    assert weighted_cross_entropy(logits, target, w_fg, w_bg, reduction="sum").item() == pytest.approx(sum(expected), rel=1e-6)
+    assert weighted_cross_entropy(logits, target, w_fg, w_bg, reduction="sum").item() == pytest.approx(
+        sum(expected), rel=1e-6
+    )
 
 
 def test_wce_soft_target_and_background_weight() -> None:

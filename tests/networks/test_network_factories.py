@@ -80,9 +80,13 @@ def test_segmenter_samples_an_ensemble_per_image() -> None:
         model.sample(images, sampling_scheduler(num_inference_steps=2), num_samples=3)
     model.scaling.fit(encode_images(image_ae, images), torch.randn(8))
     generator = torch.Generator().manual_seed(3)
-    probs = model.sample(images, sampling_scheduler(num_inference_steps=2), num_samples=3, max_batch=4, generator=generator)
+    probs = model.sample(
+        images, sampling_scheduler(num_inference_steps=2), num_samples=3, max_batch=4, generator=generator
+    )
     assert probs.shape == (2, 3, 16, 16)
     assert float(probs.min()) >= 0.0 and float(probs.max()) <= 1.0
-    again = model.sample(images, sampling_scheduler(num_inference_steps=2), num_samples=3, generator=torch.Generator().manual_seed(3))
+    again = model.sample(
+        images, sampling_scheduler(num_inference_steps=2), num_samples=3, generator=torch.Generator().manual_seed(3)
+    )
     assert torch.allclose(probs, again, atol=1e-5)  # chunking does not change the samples
     assert not torch.allclose(probs[:, 0], probs[:, 1])  # samples differ

@@ -31,8 +31,12 @@ def make_lidc(shared_data: Path, out: Path, num_cases: int = 8) -> DatasetSpec:
     """LIDC-IDRI CT nodule crops (128x128 PNG, 4 raters, grouped by patient)."""
     root = shared_data / "lidc_idri"
     rows = list(csv.DictReader(open(root / "manifest.csv", encoding="utf-8")))[:num_cases]
-    writer = RawDatasetWriter(out, {"0": "CT"}, {"background": 0, "nodule": 1}, ".png", num_raters=4, group_kind="patient")
-    return write_dataset([(root, r["id"], r["patient"]) for r in rows], _load_lidc, writer, description="lidc test data")
+    writer = RawDatasetWriter(
+        out, {"0": "CT"}, {"background": 0, "nodule": 1}, ".png", num_raters=4, group_kind="patient"
+    )
+    return write_dataset(
+        [(root, r["id"], r["patient"]) for r in rows], _load_lidc, writer, description="lidc test data"
+    )
 
 
 def _load_kvasir(source: tuple[Path, str]) -> CaseData:
@@ -55,14 +59,24 @@ def _load_brats(source: tuple[Path, int, tuple[float, ...] | None]) -> CaseData:
     centre = np.round(np.mean(np.argwhere(label.array[0] > 0), axis=0)).astype(int)
     start = [int(np.clip(c - size // 2, 0, s - size)) for c, s in zip(centre, label.spatial_shape)]
     box = (slice(None),) + tuple(slice(b, b + size) for b in start)
-    channels = [read_image(case_dir / f"{n}_subtrMeanDivStd.nii.gz").array[box].astype(np.float32) for n in ("Flair", "T1c")]
+    channels = [
+        read_image(case_dir / f"{n}_subtrMeanDivStd.nii.gz").array[box].astype(np.float32) for n in ("Flair", "T1c")
+    ]
     geometry = label.geometry
     origin = geometry.to_affine() @ np.array(start + [1], dtype=np.float64)  # world position of the crop's first voxel
-    geometry = Geometry(tuple(spacing) if spacing is not None else geometry.spacing, tuple(float(o) for o in origin[:3]), geometry.direction)
-    return CaseData(case_dir.name, channels, geometry, label=np.rint(label.array[box]).astype(np.uint8), group=case_dir.name)
+    geometry = Geometry(
+        tuple(spacing) if spacing is not None else geometry.spacing,
+        tuple(float(o) for o in origin[:3]),
+        geometry.direction,
+    )
+    return CaseData(
+        case_dir.name, channels, geometry, label=np.rint(label.array[box]).astype(np.uint8), group=case_dir.name
+    )
 
 
-def make_brats(shared_data: Path, out: Path, size: int = 40, spacings: list[tuple[float, ...] | None] | None = None) -> DatasetSpec:
+def make_brats(
+    shared_data: Path, out: Path, size: int = 40, spacings: list[tuple[float, ...] | None] | None = None
+) -> DatasetSpec:
     """BraTS 2015 (DeepMedic copy): both cases cropped to ``size``^3 around the tumour; FLAIR + T1c, labels 0..4.
 
     ``spacings`` optionally overrides each case's spacing (to exercise resampling).
@@ -71,8 +85,10 @@ def make_brats(shared_data: Path, out: Path, size: int = 40, spacings: list[tupl
     case_dirs = sorted(p for p in root.iterdir() if p.is_dir())
     spacings = spacings or [None] * len(case_dirs)
     writer = RawDatasetWriter(
-        out, {"0": "FLAIR", "1": "T1c"},
-        {"background": 0, "necrosis": 1, "edema": 2, "non_enhancing": 3, "enhancing": 4}, ".nii.gz",
+        out,
+        {"0": "FLAIR", "1": "T1c"},
+        {"background": 0, "necrosis": 1, "edema": 2, "non_enhancing": 3, "enhancing": 4},
+        ".nii.gz",
     )
     sources = [(d, size, s) for d, s in zip(case_dirs, spacings)]
     return write_dataset(sources, _load_brats, writer, description="brats test data")

@@ -58,7 +58,9 @@ def test_brats_fingerprint_3d(brats_raw):
     for entry in fp["cases"].values():
         assert len(entry["foreground_intensity"]) == 2 and entry["raters"] is None
         edema = entry["components"]["2"]
-        assert sum(edema["sizes_vox"]) == pytest.approx(entry["class_fractions"]["2"] * np.prod(entry["shape_after_crop"]))
+        assert sum(edema["sizes_vox"]) == pytest.approx(
+            entry["class_fractions"]["2"] * np.prod(entry["shape_after_crop"])
+        )
     assert summary["classes"]["3"]["num_components"] >= summary["classes"]["3"]["num_objects"]
 
 
@@ -72,7 +74,10 @@ def test_kvasir_fingerprint_rgb(kvasir_raw):
 
 def test_empty_dataset_is_reported(tmp_path):
     (tmp_path / "imagesTr").mkdir()
-    (tmp_path / "dataset.json").write_text(json.dumps(
-        {"channel_names": {"0": "CT"}, "labels": {"background": 0, "x": 1}, "numTraining": 0, "file_ending": ".png"}))
+    (tmp_path / "dataset.json").write_text(
+        json.dumps(
+            {"channel_names": {"0": "CT"}, "labels": {"background": 0, "x": 1}, "numTraining": 0, "file_ending": ".png"}
+        )
+    )
     with pytest.raises(MedsegError, match="no cases found"):
         extract_fingerprint(tmp_path, progress=False)

@@ -3,10 +3,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medseglatdiff.planning.label_stats import class_fractions, component_stats, dice, equivalent_diameter, percentiles, rater_stats
+from medseglatdiff.planning.label_stats import (
+    class_fractions,
+    component_stats,
+    dice,
+    equivalent_diameter,
+    percentiles,
+    rater_stats,
+)
 
 
-@pytest.mark.parametrize("volume, dims, expected", [(np.pi, 2, 2.0), (np.pi / 6, 3, 1.0), (0, 2, 0.0), (100 * np.pi, 2, 20.0)])
+@pytest.mark.parametrize(
+    "volume, dims, expected", [(np.pi, 2, 2.0), (np.pi / 6, 3, 1.0), (0, 2, 0.0), (100 * np.pi, 2, 20.0)]
+)
 def test_equivalent_diameter(volume, dims, expected):
     assert equivalent_diameter(volume, dims) == pytest.approx(expected)
 

@@ -20,9 +20,17 @@ def test_autoencoder_estimate_counts_parameters_and_scales_with_area():
 
     small = autoencoder_memory(2, 1, 1, (32, 64), 1, 1, 32, False, (32, 32))
     large = autoencoder_memory(2, 1, 1, (32, 64), 1, 1, 32, False, (64, 64))
-    real = AutoencoderKL(spatial_dims=2, in_channels=1, out_channels=1, channels=(32, 64), latent_channels=1,
-                         num_res_blocks=1, attention_levels=(False, False), with_encoder_nonlocal_attn=False,
-                         with_decoder_nonlocal_attn=False)
+    real = AutoencoderKL(
+        spatial_dims=2,
+        in_channels=1,
+        out_channels=1,
+        channels=(32, 64),
+        latent_channels=1,
+        num_res_blocks=1,
+        attention_levels=(False, False),
+        with_encoder_nonlocal_attn=False,
+        with_decoder_nonlocal_attn=False,
+    )
     assert small.fixed_bytes == 16 * sum(p.numel() for p in real.parameters())
     assert large.fixed_bytes == small.fixed_bytes
     assert large.per_sample_bytes / small.per_sample_bytes == pytest.approx(4.0, rel=0.05)

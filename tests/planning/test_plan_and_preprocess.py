@@ -66,7 +66,10 @@ def test_invalid_dataset_is_refused_with_every_problem(lidc_raw, tmp_path, capsy
     [
         (["plan", "--out", "{work}"], "dataset_fingerprint.json: not found"),
         (["preprocess", "--dataset", "{raw}", "--out", "{work}"], "plans.json: not found"),
-        (["plan_and_preprocess", "--dataset", "{raw}", "--out", "{work}", "--configurations", "4d"], "unknown configuration(s) 4d"),
+        (
+            ["plan_and_preprocess", "--dataset", "{raw}", "--out", "{work}", "--configurations", "4d"],
+            "unknown configuration(s) 4d",
+        ),
     ],
 )
 def test_user_errors_exit_2(lidc_raw, tmp_path, capsys, argv, message):

@@ -10,8 +10,10 @@ from medseglatdiff.planning.plans_io import validate_plans
 
 @pytest.fixture(scope="module")
 def fingerprints(lidc_raw, kvasir_raw, brats_raw):
-    return {name: extract_fingerprint(raw, progress=False) for name, raw in
-            (("lidc", lidc_raw), ("kvasir", kvasir_raw), ("brats", brats_raw))}
+    return {
+        name: extract_fingerprint(raw, progress=False)
+        for name, raw in (("lidc", lidc_raw), ("kvasir", kvasir_raw), ("brats", brats_raw))
+    }
 
 
 def _reasons_complete(block):
@@ -108,8 +110,14 @@ def test_default_memory_budget(fingerprints, monkeypatch):
 
 @pytest.mark.parametrize(
     "value, more, expected",
-    [(None, (), None), ("2d", (), ["2d"]), ("2d", ("3d",), ["2d", "3d"]), ("2d,3d", (), ["2d", "3d"]),
-     (["3d", "2d"], (), ["3d", "2d"]), ("2d 2d", (), ["2d"])],
+    [
+        (None, (), None),
+        ("2d", (), ["2d"]),
+        ("2d", ("3d",), ["2d", "3d"]),
+        ("2d,3d", (), ["2d", "3d"]),
+        (["3d", "2d"], (), ["3d", "2d"]),
+        ("2d 2d", (), ["2d"]),
+    ],
 )
 def test_parse_configurations(value, more, expected):
     assert parse_configurations(value, *more) == expected
@@ -126,9 +134,15 @@ def test_recipes_set_the_denoiser_levers_with_reasons(fingerprints):
     default = Planner(fingerprints["kvasir"], 4).plan()["configurations"]["2d"]
     published = Planner(fingerprints["kvasir"], 4, recipe="published").plan()["configurations"]["2d"]
     assert default["denoiser"]["conditioning"] == "image_pixels" and default["diffusion"]["prediction_type"] == "sample"
-    assert published["denoiser"]["conditioning"] == "image_latent" and published["diffusion"]["prediction_type"] == "epsilon"
+    assert (
+        published["denoiser"]["conditioning"] == "image_latent"
+        and published["diffusion"]["prediction_type"] == "epsilon"
+    )
     assert default["inference"]["num_inference_steps"] == 5 and published["inference"]["num_inference_steps"] == 50
-    assert all(key in default["denoiser"] and "recipe 'default'" in default["denoiser"]["reasons"][key] for key in DENOISER_KEYS)
+    assert all(
+        key in default["denoiser"] and "recipe 'default'" in default["denoiser"]["reasons"][key]
+        for key in DENOISER_KEYS
+    )
     # masks are simple: the mask VAE is narrower and shallower than the image autoencoder
     mask, image = default["mask_autoencoder"]["network"], default["image_autoencoder"]["network"]
     assert mask["channels"][0] == 16 < image["channels"][0] and mask["num_res_blocks"] == 1

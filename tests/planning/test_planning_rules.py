@@ -11,7 +11,9 @@ from medseglatdiff.planning.rules import PlanningRules, floor_power_of_two
 RULES = PlanningRules()
 
 
-@pytest.mark.parametrize("memory_gb, dims, expected", [(4, 2, 128), (24, 2, 256), (16, 2, 256), (4, 3, 64), (80, 3, 128)])
+@pytest.mark.parametrize(
+    "memory_gb, dims, expected", [(4, 2, 128), (24, 2, 256), (16, 2, 256), (4, 3, 64), (80, 3, 128)]
+)
 def test_max_input_size(memory_gb, dims, expected):
     assert RULES.determine_max_input_size(memory_gb, dims).value == expected
 
@@ -129,14 +131,20 @@ def test_patch_size(median, max_input, divisor, expected):
 
 @pytest.mark.parametrize(
     "latent, levels, expected",
-    [((16, 16), 3, [True, True, True]), ((32, 32), 4, [False, True, True, True]), ((64, 64), 4, [False, False, True, True]),
-     ((20, 20, 20), 3, [False, False, True])],
+    [
+        ((16, 16), 3, [True, True, True]),
+        ((32, 32), 4, [False, True, True, True]),
+        ((64, 64), 4, [False, False, True, True]),
+        ((20, 20, 20), 3, [False, False, True]),
+    ],
 )
 def test_attention_levels(latent, levels, expected):
     assert RULES.determine_attention_levels(latent, levels).value == expected
 
 
-@pytest.mark.parametrize("base, levels, expected", [(32, 3, [32, 64, 64]), (64, 4, [64, 128, 128, 256]), (16, 2, [16, 32])])
+@pytest.mark.parametrize(
+    "base, levels, expected", [(32, 3, [32, 64, 64]), (64, 4, [64, 128, 128, 256]), (16, 2, [16, 32])]
+)
 def test_widths(base, levels, expected):
     assert RULES.determine_widths(base, levels) == expected
 

@@ -8,7 +8,14 @@ import pytest
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.planning.fingerprint import extract_fingerprint
 from medseglatdiff.planning.planner import Planner
-from medseglatdiff.planning.plans_io import PlansError, load_plans, plans_schema, preprocessing_hash, save_plans, strip_reasons
+from medseglatdiff.planning.plans_io import (
+    PlansError,
+    load_plans,
+    plans_schema,
+    preprocessing_hash,
+    save_plans,
+    strip_reasons,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +47,64 @@ def _set(plans, keys, value):
 @pytest.mark.parametrize(
     "keys, value, expected",
     [
-        (["configurations", "3d", "patch_size"], [44, 40, 40], "configurations.3d.patch_size: [44, 40, 40] not divisible by latent_factor x 2^(denoiser levels - 1) = 8"),
-        (["configurations", "3d", "image_autoencoder", "batch_size"], -2, "configurations.3d.image_autoencoder.batch_size: -2 is less than the minimum of 1"),
-        (["configurations", "2d", "preprocessing", "normalization", 0, "scheme"], "minmax", "normalization.0.scheme: 'minmax' is not one of"),
-        (["configurations", "2d", "preprocessing", "normalization", 0, "params"], {}, "normalization.0.params: 'use_nonzero_mask' is a required property"),
-        (["configurations", "2d", "reasons", "latent_factor"], KeyError, "configurations.2d.reasons: 'latent_factor' is a required property"),
+        (
+            ["configurations", "3d", "patch_size"],
+            [44, 40, 40],
+            "configurations.3d.patch_size: [44, 40, 40] not divisible by latent_factor x 2^(denoiser levels - 1) = 8",
+        ),
+        (
+            ["configurations", "3d", "image_autoencoder", "batch_size"],
+            -2,
+            "configurations.3d.image_autoencoder.batch_size: -2 is less than the minimum of 1",
+        ),
+        (
+            ["configurations", "2d", "preprocessing", "normalization", 0, "scheme"],
+            "minmax",
+            "normalization.0.scheme: 'minmax' is not one of",
+        ),
+        (
+            ["configurations", "2d", "preprocessing", "normalization", 0, "params"],
+            {},
+            "normalization.0.params: 'use_nonzero_mask' is a required property",
+        ),
+        (
+            ["configurations", "2d", "reasons", "latent_factor"],
+            KeyError,
+            "configurations.2d.reasons: 'latent_factor' is a required property",
+        ),
         (["configurations", "3d", "latent_factor"], 3, "configurations.3d.latent_factor: 3 is not one of"),
         (["configurations", "3d", "diffusion", "beta_start"], 0.5, "beta_start: 0.5 must be below beta_end"),
-        (["configurations", "3d", "denoiser", "network", "in_channels"], 7, "denoiser.network.in_channels: 7 is not mask + image latent channels"),
-        (["configurations", "3d", "denoiser", "network", "num_head_channels"], [0, 0, 0, 0], "the last entry sizes the middle block's attention"),
-        (["configurations", "3d", "mask_autoencoder", "class_weights"], [1.0, 2.0], "class_weights: 2 weights for 5 label values"),
-        (["configurations", "3d", "image_autoencoder", "network", "channels"], [32, 64, 64], "3 levels downsample by 4, not latent_factor 2"),
-        (["configurations", "3d", "image_autoencoder", "network", "norm_num_groups"], 24, "not divisible by norm_num_groups 24"),
+        (
+            ["configurations", "3d", "denoiser", "network", "in_channels"],
+            7,
+            "denoiser.network.in_channels: 7 is not mask + image latent channels",
+        ),
+        (
+            ["configurations", "3d", "denoiser", "network", "num_head_channels"],
+            [0, 0, 0, 0],
+            "the last entry sizes the middle block's attention",
+        ),
+        (
+            ["configurations", "3d", "mask_autoencoder", "class_weights"],
+            [1.0, 2.0],
+            "class_weights: 2 weights for 5 label values",
+        ),
+        (
+            ["configurations", "3d", "image_autoencoder", "network", "channels"],
+            [32, 64, 64],
+            "3 levels downsample by 4, not latent_factor 2",
+        ),
+        (
+            ["configurations", "3d", "image_autoencoder", "network", "norm_num_groups"],
+            24,
+            "not divisible by norm_num_groups 24",
+        ),
         (["configurations", "3d", "spatial_dims"], 2, "configurations.3d.spatial_dims: 2 for configuration '3d'"),
-        (["configurations", "2d", "preprocessing", "target_spacing"], [1.0, 1.0, 1.0], "null entries [] must match slice_axis 2"),
+        (
+            ["configurations", "2d", "preprocessing", "target_spacing"],
+            [1.0, 1.0, 1.0],
+            "null entries [] must match slice_axis 2",
+        ),
         (["configurations", "3d", "surprise"], 1, "Additional properties are not allowed ('surprise' was unexpected)"),
     ],
 )
@@ -77,7 +128,10 @@ def test_every_problem_is_listed_at_once(valid_plans):
     assert str(info.value).count("\n  - ") == 2
 
 
-@pytest.mark.parametrize("content, expected", [(None, "not found; create it with `medseg plan"), ("{", "not valid JSON"), ("[]", "must hold a JSON object")])
+@pytest.mark.parametrize(
+    "content, expected",
+    [(None, "not found; create it with `medseg plan"), ("{", "not valid JSON"), ("[]", "must hold a JSON object")],
+)
 def test_unreadable_files(tmp_path, content, expected):
     if content is not None:
         (tmp_path / "plans.json").write_text(content)
@@ -111,5 +165,8 @@ def test_networks_build_from_plans(valid_plans):
         recon, _, _ = ae(torch.zeros(1, ae.encoder.in_channels, *patch))
         latent = ae.encode_stage_2_inputs(torch.zeros(1, ae.encoder.in_channels, *patch))
         assert recon.shape[2:] == tuple(patch) and list(latent.shape[2:]) == config["latent_shape"]
-        noise = unet(torch.zeros(1, config["denoiser"]["network"]["in_channels"], *config["latent_shape"]), torch.zeros(1, dtype=torch.long))
+        noise = unet(
+            torch.zeros(1, config["denoiser"]["network"]["in_channels"], *config["latent_shape"]),
+            torch.zeros(1, dtype=torch.long),
+        )
         assert noise.shape[1] == config["denoiser"]["network"]["out_channels"]

@@ -12,7 +12,9 @@ import pytest
 def _load_helpers():
     name = "_medseg_planning_raw_datasets"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "planning" / "raw_datasets.py")
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).resolve().parents[1] / "planning" / "raw_datasets.py"
+        )
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)

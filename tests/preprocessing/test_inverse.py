@@ -19,8 +19,15 @@ def _dice(a, b):
 
 
 def _block(target_spacing, dims):
-    return {"target_spacing": list(target_spacing), "slice_axis": None, "crop_to_nonzero": True, "anisotropy_threshold": 3.0,
-            "normalization": [{"channel": c, "name": "MR", "scheme": "zscore", "params": {"use_nonzero_mask": True}} for c in range(dims)]}
+    return {
+        "target_spacing": list(target_spacing),
+        "slice_axis": None,
+        "crop_to_nonzero": True,
+        "anisotropy_threshold": 3.0,
+        "normalization": [
+            {"channel": c, "name": "MR", "scheme": "zscore", "params": {"use_nonzero_mask": True}} for c in range(dims)
+        ],
+    }
 
 
 def test_round_trip_2d_exact(lidc_raw, tmp_path):

@@ -32,9 +32,11 @@ def test_zscore_whole_image():
 
 def test_rgb_unit_range_and_none():
     image = np.stack([np.full((4, 4), 255.0), np.full((4, 4), 51.0), np.full((4, 4), 7.0)])
-    plan = [{"channel": 0, "scheme": "unit_range", "params": {"max_value": 255.0}},
-            {"channel": 1, "scheme": "unit_range", "params": {"max_value": 255.0}},
-            {"channel": 2, "scheme": "none", "params": {}}]
+    plan = [
+        {"channel": 0, "scheme": "unit_range", "params": {"max_value": 255.0}},
+        {"channel": 1, "scheme": "unit_range", "params": {"max_value": 255.0}},
+        {"channel": 2, "scheme": "none", "params": {}},
+    ]
     out = normalize_image(image, plan)
     assert out[0].max() == 1.0 and out[1][0, 0] == pytest.approx(0.2) and out[2][0, 0] == 7.0
 

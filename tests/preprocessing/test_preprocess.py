@@ -30,8 +30,18 @@ def test_lidc_cases_written_with_raters(lidc_raw, tmp_path):
     assert data["raters"].shape == (4, 128, 128)
     np.testing.assert_array_equal(data["raters"], raw_case.raters)  # spacing 1 kept: masks unchanged
     props = json.loads((work / "2d" / f"{case}.json").read_text())
-    for key in ("original_shape", "original_geometry", "bbox", "shape_after_crop", "spacing_before", "spacing_after",
-                "shape_after_resampling", "plan_hash", "source_signature", "configuration"):
+    for key in (
+        "original_shape",
+        "original_geometry",
+        "bbox",
+        "shape_after_crop",
+        "spacing_before",
+        "spacing_after",
+        "shape_after_resampling",
+        "plan_hash",
+        "source_signature",
+        "configuration",
+    ):
         assert key in props
     assert props["configuration"] == "2d" and props["num_raters"] == 4
 

@@ -58,8 +58,15 @@ def test_validate_splits_lists_every_problem() -> None:
     with pytest.raises(SplitsError) as error:
         validate_splits(bad, cases, groups, "my.json")
     message = str(error.value)
-    for part in ("my.json", "not preprocessed: zz", "b1 twice in 'train'", "A in both 'train' and 'val'", "a1 in both 'train' and 'val'",
-                 "case a1 is validated in folds 0 and 1", "delete it to create grouped folds"):
+    for part in (
+        "my.json",
+        "not preprocessed: zz",
+        "b1 twice in 'train'",
+        "A in both 'train' and 'val'",
+        "a1 in both 'train' and 'val'",
+        "case a1 is validated in folds 0 and 1",
+        "delete it to create grouped folds",
+    ):
         assert part in message, part
     assert validate_splits([{"train": ["a1", "a2"], "val": ["b1"]}], cases, groups) == [
         "splits_final.json: 3 case(s) are validated in no fold (e.g. a1, a2, c1)"
@@ -97,7 +104,9 @@ def planned_lidc(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) ->
     (subset / "manifest.csv").write_text("\n".join(lines[:9]) + "\n")
     for line in lines[1:9]:
         case = line.split(",")[0]
-        shutil.copy(shared_data / "lidc_idri" / "images" / f"{case}.png", subset / "images")  # into tmp, not the repository
+        shutil.copy(
+            shared_data / "lidc_idri" / "images" / f"{case}.png", subset / "images"
+        )  # into tmp, not the repository
         for k in range(4):
             shutil.copy(shared_data / "lidc_idri" / "masks" / f"{case}_a{k}.png", subset / "masks")
     convert("lidc", subset, root / "raw")

@@ -23,11 +23,23 @@ def _stage(stage_dir: Path, max_epochs: int) -> tuple[TrainingStage, torch.nn.Mo
     optimizer = torch.optim.SGD(network.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
     trainer = SupervisedTrainer(
-        device=torch.device("cpu"), max_epochs=max_epochs, train_data_loader=data, network=network, optimizer=optimizer,
-        loss_function=torch.nn.MSELoss(), decollate=False, epoch_length=3,
+        device=torch.device("cpu"),
+        max_epochs=max_epochs,
+        train_data_loader=data,
+        network=network,
+        optimizer=optimizer,
+        loss_function=torch.nn.MSELoss(),
+        decollate=False,
+        epoch_length=3,
     )
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda engine: scheduler.step())
-    checkpoint = {"network": network, "optimizer": optimizer, "lr_scheduler": scheduler, "trainer": trainer, "rng": RNGState()}
+    checkpoint = {
+        "network": network,
+        "optimizer": optimizer,
+        "lr_scheduler": scheduler,
+        "trainer": trainer,
+        "rng": RNGState(),
+    }
     return TrainingStage("toy", stage_dir, trainer, checkpoint, {"network": network}), network
 
 
@@ -36,7 +48,9 @@ def test_stage_trains_writes_marker_and_is_skipped_after(tmp_path: Path) -> None
     summary = stage.run()
     assert summary is not None and summary["epochs"] == 2 and summary["iterations"] == 6
     assert summary["epoch_losses"][1] < summary["epoch_losses"][0]
-    assert stage_finished(tmp_path / "toy") and json.loads((tmp_path / "toy" / "done.json").read_text())["stage"] == "toy"
+    assert (
+        stage_finished(tmp_path / "toy") and json.loads((tmp_path / "toy" / "done.json").read_text())["stage"] == "toy"
+    )
     assert sorted(p.name for p in (tmp_path / "toy").iterdir()) == ["checkpoint.pt", "done.json", "model.pt"]
     again, _ = _stage(tmp_path / "toy", max_epochs=2)
     assert again.run() is None  # finished: skipped

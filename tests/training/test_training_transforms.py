@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from medseglatdiff.errors import MedsegError
-from medseglatdiff.training.data import data_loader, inference_dataset, preprocessed_cases, training_dataset, validation_dataset
+from medseglatdiff.training.data import (
+    data_loader,
+    inference_dataset,
+    preprocessed_cases,
+    training_dataset,
+    validation_dataset,
+)
 from medseglatdiff.training.transforms import CenteredPatchCropd, RandPatchCropd, RandRaterMaskd, crop_with_padding
 
 
@@ -94,14 +100,21 @@ def npz_folder(tmp_path: Path) -> Path:
         label = np.zeros((1, 48, 48), dtype=np.uint8)
         label[0, 10 + index : 20 + index, 12:22] = 1
         raters = np.concatenate([label, label, np.zeros_like(label)])
-        np.savez_compressed(tmp_path / f"case_{index}.npz", image=rng.normal(size=(1, 48, 48)).astype(np.float32), label=label, raters=raters)
+        np.savez_compressed(
+            tmp_path / f"case_{index}.npz",
+            image=rng.normal(size=(1, 48, 48)).astype(np.float32),
+            label=label,
+            raters=raters,
+        )
     return tmp_path
 
 
 def test_training_dataset_and_loader_give_augmented_patches(npz_folder: Path) -> None:
     cases = preprocessed_cases(npz_folder)
     assert cases == [f"case_{i}" for i in range(6)]
-    dataset = training_dataset(npz_folder, cases, (32, 32), augmentation={"p_rotation": 1.0, "mirror_axes": [0, 1]}, seed=0)
+    dataset = training_dataset(
+        npz_folder, cases, (32, 32), augmentation={"p_rotation": 1.0, "mirror_axes": [0, 1]}, seed=0
+    )
     batch = next(iter(data_loader(dataset, batch_size=3, shuffle=True)))
     assert batch["image"].shape == (3, 1, 32, 32) and batch["image"].dtype == torch.float32
     assert batch["raters"].shape == (3, 3, 32, 32) and batch["mask"].shape == (3, 1, 32, 32)

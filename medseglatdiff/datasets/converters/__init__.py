@@ -75,7 +75,9 @@ def convert(
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         accepted = ", ".join(f"--{k}" for k in allowed) or "none"
-        raise MedsegError(f"converter {name!r} has no option {', '.join('--' + k for k in unknown)}; its options: {accepted}")
+        raise MedsegError(
+            f"converter {name!r} has no option {', '.join('--' + k for k in unknown)}; its options: {accepted}"
+        )
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
         raise MedsegError(f"--num_workers {num_workers!r}: must be a positive integer")
     return func(src, out, num_workers=num_workers, overwrite=overwrite, **options)

@@ -119,7 +119,9 @@ def find_cases(src: str | os.PathLike) -> tuple[list[BratsSource], BratsLayout]:
         raise unknown_layout(root, NAME, LAYOUT_TEXT)
     kinds = {layout.name for _, layout in cases}
     if len(kinds) > 1:
-        raise MedsegError(f"{root}: holds case folders of several layouts ({', '.join(sorted(kinds))}); convert them separately")
+        raise MedsegError(
+            f"{root}: holds case folders of several layouts ({', '.join(sorted(kinds))}); convert them separately"
+        )
     layout = cases[0][1]
     sources = []
     ids: dict[str, Path] = {}
@@ -127,7 +129,9 @@ def find_cases(src: str | os.PathLike) -> tuple[list[BratsSource], BratsLayout]:
         files = [layout.file(case_dir, p) for p in layout.channel_files + (layout.label_file,)]
         for path in files:
             if not path.is_file():
-                raise MedsegError(f"{path}: missing; every {layout.name} case folder needs {', '.join(p.name for p in files)}")
+                raise MedsegError(
+                    f"{path}: missing; every {layout.name} case folder needs {', '.join(p.name for p in files)}"
+                )
         if case_dir.name in ids:
             raise MedsegError(f"{case_dir}: same case name as {ids[case_dir.name]}; case folder names must be unique")
         ids[case_dir.name] = case_dir
@@ -143,7 +147,9 @@ def remap_labels(values: np.ndarray, label_map: tuple[tuple[int, int], ...], pat
     """
     values = np.asarray(values)
     if np.issubdtype(values.dtype, np.floating) and not np.array_equal(values, np.round(values)):
-        raise MedsegError(f"{path}: label map has non-integer values; it must hold the class numbers {[s for s, _ in label_map]}")
+        raise MedsegError(
+            f"{path}: label map has non-integer values; it must hold the class numbers {[s for s, _ in label_map]}"
+        )
     ints = np.round(values).astype(np.int64)
     present = np.unique(ints)
     unknown = sorted(set(present.tolist()) - {s for s, _ in label_map})
@@ -177,7 +183,9 @@ def load_case(source: BratsSource) -> CaseData:
                 f"{source.label} ({label.spatial_shape} / {label.geometry.spacing}); the channels must be co-registered"
             )
         if image.num_channels != 1:
-            raise MedsegError(f"{path}: {image.num_channels} channels; each BraTS modality file must hold one 3D volume")
+            raise MedsegError(
+                f"{path}: {image.num_channels} channels; each BraTS modality file must hold one 3D volume"
+            )
         channels.append(_compact(image.array))
     return CaseData(
         case_id=source.case_id,

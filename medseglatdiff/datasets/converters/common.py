@@ -40,7 +40,9 @@ def check_src(src: str | os.PathLike, name: str) -> Path:
     """``src`` as a Path; raises MedsegError when it is not a folder."""
     path = Path(src).expanduser()
     if not path.is_dir():
-        raise MedsegError(f"{path}: folder not found; --src must be the {name} dataset folder as downloaded (see docs/converters.md)")
+        raise MedsegError(
+            f"{path}: folder not found; --src must be the {name} dataset folder as downloaded (see docs/converters.md)"
+        )
     return path
 
 
@@ -49,7 +51,9 @@ def check_max_size(max_size: int | None) -> int | None:
     if max_size is None:
         return None
     if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 8:
-        raise MedsegError(f"--max_size {max_size!r}: must be an integer of at least 8 (long side in pixels), or left out to keep the size")
+        raise MedsegError(
+            f"--max_size {max_size!r}: must be an integer of at least 8 (long side in pixels), or left out to keep the size"
+        )
     return max_size
 
 
@@ -58,7 +62,9 @@ def child_folders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def find_layout(src: Path, match: Callable[[Path], Match | None], name: str, layouts: Iterable[str]) -> tuple[Path, Match]:
+def find_layout(
+    src: Path, match: Callable[[Path], Match | None], name: str, layouts: Iterable[str]
+) -> tuple[Path, Match]:
     """The folder holding the dataset and what ``match`` found there: ``src`` itself, else its one matching child.
 
     Args:
@@ -76,7 +82,9 @@ def find_layout(src: Path, match: Callable[[Path], Match | None], name: str, lay
     hits = [(child, hit) for child in child_folders(src) if (hit := match(child)) is not None]
     if len(hits) > 1:
         names = ", ".join(child.name for child, _ in hits)
-        raise MedsegError(f"{src}: several folders in it match a {name} layout ({names}); pass the one to convert as --src")
+        raise MedsegError(
+            f"{src}: several folders in it match a {name} layout ({names}); pass the one to convert as --src"
+        )
     if not hits:
         raise unknown_layout(src, name, layouts)
     return hits[0]
@@ -149,7 +157,9 @@ def open_image(path: Path) -> Image.Image:
             image.load()
             return image.copy()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ImageReadError(f"{path}: cannot read ({type(exc).__name__}: {exc}); the file may be truncated or corrupt") from exc
+        raise ImageReadError(
+            f"{path}: cannot read ({type(exc).__name__}: {exc}); the file may be truncated or corrupt"
+        ) from exc
 
 
 def channel_first(pixels: np.ndarray) -> np.ndarray:

@@ -85,9 +85,13 @@ def _by_frame(folder: Path) -> dict[int, Path]:
     frames: dict[int, Path] = {}
     for stem, path in files_by_stem(folder, IMAGE_SUFFIXES).items():
         if not stem.isdigit():
-            raise MedsegError(f"{path}: CVC-ClinicDB files are named by frame number (<n>.tif); rename or remove this file")
+            raise MedsegError(
+                f"{path}: CVC-ClinicDB files are named by frame number (<n>.tif); rename or remove this file"
+            )
         if int(stem) in frames:
-            raise MedsegError(f"{path}: frame {int(stem)} again (also {frames[int(stem)].name}); keep one file per frame")
+            raise MedsegError(
+                f"{path}: frame {int(stem)} again (also {frames[int(stem)].name}); keep one file per frame"
+            )
         frames[int(stem)] = path
     return frames
 
@@ -130,7 +134,9 @@ def find_cases(
     for frame, image, mask in pairs:
         if frame not in table:
             where = table_path or "the built-in README table (frames 1-612)"
-            raise MedsegError(f"{image}: frame {frame} has no sequence in {where}; pass --frame_table with columns frame,sequence")
+            raise MedsegError(
+                f"{image}: frame {frame} has no sequence in {where}; pass --frame_table with columns frame,sequence"
+            )
         sources.append(PairSource(f"{frame:03d}", image, mask, sequence_group(table[frame]), max_size))
     return sources, layout, table_source
 

@@ -41,7 +41,10 @@ def distributed_folders(subset: str) -> tuple[str, str]:
 
 def _layouts(subset: str) -> list[str]:
     images, masks = distributed_folders(subset)
-    return [f"{images}/ISIC_<id>.jpg + {masks}/ISIC_<id>{MASK_SUFFIX}.png (as distributed)", "images/<id>.jpg + masks/<id>.png"]
+    return [
+        f"{images}/ISIC_<id>.jpg + {masks}/ISIC_<id>{MASK_SUFFIX}.png (as distributed)",
+        "images/<id>.jpg + masks/<id>.png",
+    ]
 
 
 def _mask_key(stem: str) -> str:
@@ -57,7 +60,9 @@ def _match(folder: Path, subset: str) -> tuple[Path, Path, str] | None:
     return None
 
 
-def find_cases(src: str | os.PathLike, subset: str = "Training", max_size: int | None = None) -> tuple[list[PairSource], str]:
+def find_cases(
+    src: str | os.PathLike, subset: str = "Training", max_size: int | None = None
+) -> tuple[list[PairSource], str]:
     """The cases under ``src`` and the layout name ("distributed" or "sample").
 
     Raises:
@@ -74,7 +79,9 @@ def find_cases(src: str | os.PathLike, subset: str = "Training", max_size: int |
     for stem, path in files_by_stem(masks, (".png",)).items():
         key = _mask_key(stem)
         if key in masks_by_key:
-            raise MedsegError(f"{path}: a second mask for {key} (also {masks_by_key[key].name}); keep one mask per image")
+            raise MedsegError(
+                f"{path}: a second mask for {key} (also {masks_by_key[key].name}); keep one mask per image"
+            )
         masks_by_key[key] = path
     pairs = pair_files(files_by_stem(images, (".jpg", ".jpeg", ".png")), masks_by_key)
     return [PairSource(case_id, image, mask, None, max_size) for case_id, image, mask in pairs], layout

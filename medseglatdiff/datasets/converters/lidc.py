@@ -113,7 +113,9 @@ def _sample_cases(root: Path) -> list[LidcSource]:
     for stem, path in files_by_stem(root / "masks", (".png",)).items():
         match = _RATER_RE.match(stem)
         if not match or int(match["rater"]) >= NUM_RATERS:
-            raise MedsegError(f"{path}: reader masks must be named <id>_a0.png .. <id>_a{NUM_RATERS - 1}.png; rename or remove this file")
+            raise MedsegError(
+                f"{path}: reader masks must be named <id>_a0.png .. <id>_a{NUM_RATERS - 1}.png; rename or remove this file"
+            )
         if match["case"] not in images:
             raise MedsegError(f"{path}: reader mask without an image {root / 'images' / (match['case'] + '.png')}")
         masks.setdefault(match["case"], {})[int(match["rater"])] = path
@@ -125,12 +127,16 @@ def _sample_cases(root: Path) -> list[LidcSource]:
         missing = [k for k in range(NUM_RATERS) if k not in found]
         if missing:
             expected = root / "masks" / f"{case_id}_a{missing[0]}.png"
-            raise MedsegError(f"{image}: no reader mask {expected}; each image needs {NUM_RATERS} masks (_a0 .. _a{NUM_RATERS - 1})")
+            raise MedsegError(
+                f"{image}: no reader mask {expected}; each image needs {NUM_RATERS} masks (_a0 .. _a{NUM_RATERS - 1})"
+            )
         patient = patients.get(case_id)
         if patient is None:
             match = _ID_RE.match(case_id)
             if not match:
-                raise MedsegError(f"{image}: patient unknown; add {manifest} with columns id,patient or name the case <patient>_n<k>_s<n>")
+                raise MedsegError(
+                    f"{image}: patient unknown; add {manifest} with columns id,patient or name the case <patient>_n<k>_s<n>"
+                )
             patient = match["patient"]
         sources.append(LidcSource(case_id, image, tuple(found[k] for k in range(NUM_RATERS)), patient))
     return sources
@@ -156,7 +162,9 @@ def load_case(source: LidcSource) -> CaseData:
     raters = [read_mask(path) for path in source.masks]
     for path, mask in zip(source.masks, raters):
         if mask.shape != image.shape:
-            raise MedsegError(f"{path}: mask is {mask.shape[1]}x{mask.shape[2]} but {source.image} is {image.shape[1]}x{image.shape[2]}")
+            raise MedsegError(
+                f"{path}: mask is {mask.shape[1]}x{mask.shape[2]} but {source.image} is {image.shape[1]}x{image.shape[2]}"
+            )
     return CaseData(
         case_id=source.case_id,
         channels=[image],
@@ -182,7 +190,11 @@ def convert_lidc(
     """
     sources, layout, skipped = find_cases(src)
     if skipped:
-        logger.warning("lidc: skipped %d slice(s) without all %d reader masks (the public set has such slices)", skipped, NUM_RATERS)
+        logger.warning(
+            "lidc: skipped %d slice(s) without all %d reader masks (the public set has such slices)",
+            skipped,
+            NUM_RATERS,
+        )
     extra = {
         "name": "LIDC-IDRI",
         "description": f"LIDC-IDRI lung-nodule CT crops with {NUM_RATERS} reader outlines ({layout} layout); "

@@ -17,7 +17,9 @@ AFFINE = np.array([[-0.9, 0, 0, 90.0], [0, -1.1, 0, 120.0], [0, 0, 1.5, -70.0], 
 MODALITIES = ("flair", "t1", "t1ce", "t2")
 
 
-def _brats2021(root: Path, cases: tuple[str, ...] = ("BraTS2021_00000", "BraTS2021_00002"), labels=(0, 1, 2, 4)) -> Path:
+def _brats2021(
+    root: Path, cases: tuple[str, ...] = ("BraTS2021_00000", "BraTS2021_00002"), labels=(0, 1, 2, 4)
+) -> Path:
     """Small BraTS 2021 case folders written with nibabel (int16 images, float label maps like the 2021 seg files)."""
     rng = np.random.default_rng(0)
     for index, case in enumerate(cases):
@@ -40,7 +42,10 @@ def test_deepmedic_sample_keeps_geometry_and_labels(shared_data: Path, tmp_path:
     check_dataset(spec, 2)
     assert spec.channel_names == {"0": "FLAIR", "1": "T1c"} and spec.file_ending == ".nii.gz"
     assert spec.label_values == [0, 1, 2, 3, 4]
-    assert spec.case_groups == {"brats_2013_pat0001_1": "brats_2013_pat0001_1", "brats_2013_pat0005_1": "brats_2013_pat0005_1"}
+    assert spec.case_groups == {
+        "brats_2013_pat0001_1": "brats_2013_pat0001_1",
+        "brats_2013_pat0005_1": "brats_2013_pat0005_1",
+    }
     case = "brats_2013_pat0001_1"
     source_label = read_image(src / case / "OTMultiClass.nii.gz")
     label = read_image(spec.label_file(case))

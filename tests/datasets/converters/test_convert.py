@@ -60,7 +60,9 @@ def test_existing_output_needs_overwrite(shared_data: Path, tmp_path: Path) -> N
     assert spec.num_training == 40 and not (out / "marker.txt").exists()
 
 
-def test_interrupted_conversion_leaves_no_output(shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_conversion_leaves_no_output(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
     original = lidc.load_case
 

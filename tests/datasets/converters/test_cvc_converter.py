@@ -68,7 +68,9 @@ def test_full_folder_groups_by_sequence(shared_data: Path, tmp_path: Path, check
 
 
 @pytest.mark.parametrize("suffix, sub", [(".tif", ""), (".tiff", "TIF"), (".png", "PNG")])
-def test_distributed_folders_use_the_readme_table(shared_data: Path, tmp_path: Path, suffix: str, sub: str, check_dataset) -> None:
+def test_distributed_folders_use_the_readme_table(
+    shared_data: Path, tmp_path: Path, suffix: str, sub: str, check_dataset
+) -> None:
     root = _distributed(shared_data, tmp_path / "CVC-ClinicDB", suffix, sub)
     spec = convert_cvc_clinicdb(tmp_path, tmp_path / "out")  # --src one folder above the dataset
     check_dataset(spec, 3)

@@ -23,8 +23,12 @@ def _distributed(shared: Path, root: Path) -> Path:
     (root / INPUT).mkdir(parents=True)
     (root / TRUTH).mkdir()
     for case in IDS:
-        Image.open(shared / "isic_skin_lesion" / "images" / f"{case}.jpg").resize((300, 200)).save(root / INPUT / f"{case}.jpg")
-        mask = Image.open(shared / "isic_skin_lesion" / "masks" / f"{case}.png").resize((300, 200), Image.Resampling.NEAREST)
+        Image.open(shared / "isic_skin_lesion" / "images" / f"{case}.jpg").resize((300, 200)).save(
+            root / INPUT / f"{case}.jpg"
+        )
+        mask = Image.open(shared / "isic_skin_lesion" / "masks" / f"{case}.png").resize(
+            (300, 200), Image.Resampling.NEAREST
+        )
         mask.save(root / TRUTH / f"{case}_segmentation.png")
     (root / INPUT / "LICENSE.txt").write_text("CC BY-NC")
     (root / INPUT / "ATTRIBUTION.txt").write_text("ISIC")

@@ -105,7 +105,9 @@ def test_distributed_mask_without_slice_is_an_error(shared_data: Path, tmp_path:
 
 def test_sample_layout_missing_rater_mask_names_the_image(shared_data: Path, tmp_path: Path) -> None:
     src = tmp_path / "src"
-    shutil.copytree(shared_data / "lidc_idri", src, ignore=shutil.ignore_patterns("LIDC-IDRI-00[2-9]*", "LIDC-IDRI-0[1-9]*"))
+    shutil.copytree(
+        shared_data / "lidc_idri", src, ignore=shutil.ignore_patterns("LIDC-IDRI-00[2-9]*", "LIDC-IDRI-0[1-9]*")
+    )
     (src / "masks" / "LIDC-IDRI-0001_n0_s3_a3.png").unlink()
     with pytest.raises(MedsegError, match=r"LIDC-IDRI-0001_n0_s3\.png.*_a3\.png"):
         convert_lidc(src, tmp_path / "out")
@@ -113,6 +115,10 @@ def test_sample_layout_missing_rater_mask_names_the_image(shared_data: Path, tmp
 
 def test_sample_layout_without_manifest_parses_the_patient(shared_data: Path, tmp_path: Path) -> None:
     src = tmp_path / "src"
-    shutil.copytree(shared_data / "lidc_idri", src, ignore=shutil.ignore_patterns("LIDC-IDRI-00[2-9]*", "LIDC-IDRI-0[1-9]*", "*.csv"))
+    shutil.copytree(
+        shared_data / "lidc_idri",
+        src,
+        ignore=shutil.ignore_patterns("LIDC-IDRI-00[2-9]*", "LIDC-IDRI-0[1-9]*", "*.csv"),
+    )
     spec = convert_lidc(src, tmp_path / "out")
     assert spec.case_groups == {"LIDC-IDRI-0001_n0_s3": "LIDC-IDRI-0001"}
