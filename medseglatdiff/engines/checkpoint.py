@@ -25,6 +25,7 @@ from ignite.handlers import Checkpoint
 from medseglatdiff.engines.distributed import is_main_process
 from medseglatdiff.engines.prepare_batch import unwrap
 from medseglatdiff.io.atomic import atomic_path
+from medseglatdiff.io.torch_files import load_torch_file
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +90,12 @@ def load_checkpoint(
 
     An Ignite engine among the objects gets its epoch and iteration back; its ``max_epochs`` and
     ``epoch_length`` stay as configured, so a resumed run can be given more epochs than the first one.
+
+    Raises:
+        BrokenFileError: the file is damaged (e.g. truncated by a full disk); the message says to delete it.
     """
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    fix = f"delete it to restart this stage from its first epoch (rm {path}), then run the same command again"
+    state = load_torch_file(path, fix, map_location=map_location)
     engines = {name: obj for name, obj in objects.items() if isinstance(obj, Engine)}
     kept = {name: (e.state.max_epochs, e.state.epoch_length) for name, e in engines.items()}
     Checkpoint.load_objects(to_load=dict(objects), checkpoint=state, strict=True)

@@ -3,8 +3,9 @@
 Single-reference metrics (Dice, IoU, HD95, ASSD) compare the final mask with ``labelsTr`` per class. A model
 trained on the union of several foreground classes (BraTS: whole tumour) says so in ``PRED/prediction.json``
 (``mask.classes`` lists more than one class); its mask is then scored against the union of the reference classes,
-as one class ``foreground``. When the dataset has raters and the prediction folder has samples, the ensemble metrics (GED, HM-IoU, CI) compare the
-samples with every rater; ECE compares the mean probability with the rater mean (or the binary label).
+as one class ``foreground``. When the dataset has raters and the prediction folder has samples, the ensemble
+metrics (GED, HM-IoU, CI) compare the samples with every rater; ECE compares the mean probability with the rater
+mean (or the binary label).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from medseglatdiff.datasets.checks import HINT_0_255
 from medseglatdiff.datasets.dataset_json import DatasetSpec
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.evaluation.multirater import (
@@ -70,11 +72,30 @@ def merged_classes(pred: Path, spec: DatasetSpec) -> bool:
     return isinstance(classes, dict) and len(classes) > 1
 
 
+def check_label_values(mask: np.ndarray, path: Path, spec: DatasetSpec) -> None:
+    """A predicted mask may hold only the dataset's label values; anything else (e.g. 0/255) is an error."""
+    values = np.unique(mask)
+    allowed = set(spec.label_values)
+    unexpected = [v for v in values.tolist() if v not in allowed]
+    if not unexpected:
+        return
+    shown = ", ".join(f"{v:g}" for v in unexpected[:5])
+    if set(values.tolist()) <= allowed | {255}:
+        hint = HINT_0_255
+    else:
+        hint = "write the predicted classes with the label values of dataset.json (medseg predict does)"
+    raise MedsegError(
+        f"{path}: holds value(s) {shown}, but {spec.root / 'dataset.json'} labels allow only "
+        f"{', '.join(str(v) for v in sorted(allowed))}; {hint}"
+    )
+
+
 def score_case(job: CaseJob) -> tuple[dict[str, Any], np.ndarray]:
     """Metrics of one case and its reliability bin sums (count, sum p, sum y) as a (3, bins) array."""
     spec, layout, case = job.spec, job.layout, job.case
     reference = read_image(spec.label_file(case))
     prediction = read_image(layout.mask(case)).array[0]
+    check_label_values(prediction, layout.mask(case), spec)
     ref = reference.array[0]
     if job.merge_classes:
         prediction, ref = (prediction > 0).astype(np.uint8), (ref > 0).astype(np.uint8)
@@ -173,8 +194,12 @@ def evaluate(
     num_workers: int = 1,
     surface: bool = True,
     figures: bool = True,
+    strict: bool = False,
 ) -> dict[str, Any]:
     """Score every case predicted in ``pred`` against the raw dataset ``ref``; returns the summary.
+
+    Reference cases without a prediction are listed in the summary (``unpredicted_cases``); ``strict`` makes them
+    an error. A predicted mask holding values that are not labels of ``ref`` (e.g. 0/255) is an error.
 
     Args:
         pred: prediction folder written by ``medseg predict`` (see ``medseglatdiff.inference.layout``).
@@ -184,6 +209,7 @@ def evaluate(
         num_workers: processes scoring cases in parallel.
         surface: compute HD95 and ASSD (slower).
         figures: draw the metric histograms, reliability diagram and worst-case grid.
+        strict: refuse to score when a reference case has no prediction.
     """
     spec = DatasetSpec.load(ref)
     pred = Path(pred)
@@ -201,6 +227,12 @@ def evaluate(
         )
     if not predicted:
         raise MedsegError(f"{pred}: no predicted masks named {{case}}{spec.file_ending} for the cases of {spec.root}")
+    unpredicted = sorted(set(spec.case_ids()) - set(predicted))
+    if unpredicted and strict:
+        raise MedsegError(
+            f"{pred}: {len(unpredicted)} reference case(s) of {spec.root} have no prediction, e.g. "
+            f"{', '.join(unpredicted[:5])}; predict them, or leave out --strict to score only the predicted cases"
+        )
     merge = merged_classes(pred, spec)
     classes = {"foreground": 1} if merge else foreground_classes(spec)
     jobs = [CaseJob(case, spec, layout, classes, surface, merge) for case in predicted]
@@ -217,6 +249,7 @@ def evaluate(
             "prediction": str(pred.resolve()),
             "reference": str(spec.root.resolve()),
             "num_reference_cases": len(spec.case_ids()),
+            "unpredicted_cases": unpredicted,
             "classes": classes,
             "merged_classes": merge,
         }

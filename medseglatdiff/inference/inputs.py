@@ -147,19 +147,22 @@ def read_input_case(case: InputCase, num_channels: int, spatial_dims: int) -> Ra
 
     Raises:
         ImageReadError: a file is unreadable (truncated, corrupt, unsupported); the message names it.
-        MedsegError: channels or dimensions do not fit the model, or channel files disagree in shape.
+        MedsegError: channels or dimensions do not fit the model, channel files disagree in shape, or a voxel is
+            NaN or infinite.
     """
-    loaded = [read_image(path) for path in case.files]
+    loaded = [read_image(path).require_finite() for path in case.files]
     first = loaded[0]
     for item in loaded[1:]:
         if item.spatial_shape != first.spatial_shape:
             raise MedsegError(
-                f"{item.path}: shape {item.spatial_shape} differs from {first.path} {first.spatial_shape}; channel files of a case must share one grid"
+                f"{item.path}: shape {item.spatial_shape} differs from {first.path} {first.spatial_shape}; "
+                "channel files of a case must share one grid"
             )
     if first.spatial_dims != spatial_dims:
         kind = {2: "2D images", 3: "3D volumes"}.get(spatial_dims, f"{spatial_dims}D images")
         raise MedsegError(
-            f"{first.path}: a {first.spatial_dims}D image, but the model was trained on {kind}; use a model trained on data like it"
+            f"{first.path}: a {first.spatial_dims}D image, but the model was trained on {kind}; "
+            "use a model trained on data like it"
         )
     image = np.concatenate([np.asarray(item.array, dtype=np.float32) for item in loaded], axis=0)
     image = _match_channels(image, num_channels, case)

@@ -134,6 +134,11 @@ def predict_case(
     samples = restore_probabilities(
         np.concatenate(pooled, axis=0), properties, fill=0.0
     )  # (N, *original shape); 0 outside the crop box
+    if not np.isfinite(samples).all():
+        raise MedsegError(
+            f"{case.files[0]}: the model sampled NaN or infinite probabilities (its weights are broken, e.g. a "
+            f"diverged training); nothing written for this case. Retrain the model in {folds[0].path}"
+        )
     summary = summarize_samples(samples, settings["threshold"])
     mask = summary.mask
     if settings["postprocessing"]:
@@ -166,7 +171,8 @@ def _refuse_overwriting_inputs(cases: Sequence[InputCase], output: Path) -> None
     clash = [case for case in cases if (output / f"{case.case_id}{case.output_ending}").resolve() in inputs]
     if clash:
         raise MedsegError(
-            f"{output}: writing the masks there would overwrite the input {clash[0].files[0]}; choose another output folder (-o)"
+            f"{output}: writing the masks there would overwrite the input {clash[0].files[0]}; "
+            "choose another output folder (-o)"
         )
 
 
@@ -296,7 +302,8 @@ def predict_with_bundle(
         )
     else:
         raise MedsegError(
-            "no model: pass --dataset_dir WORK (the planned dataset the bundle was trained on) or --model_dir TRAINED_DIR"
+            "no model: pass --dataset_dir WORK (the planned dataset the bundle was trained on) "
+            "or --model_dir TRAINED_DIR"
         )
     return predict(
         input_dir,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medseglatdiff.errors import ImageReadError
+from medseglatdiff.errors import ImageReadError, MedsegError
 from medseglatdiff.io.geometry import Geometry
 
 NATURAL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -47,6 +47,18 @@ class LoadedImage:
     @property
     def spatial_dims(self) -> int:
         return self.array.ndim - 1
+
+    def require_finite(self) -> LoadedImage:
+        """This image, or a :class:`MedsegError` naming the file when a voxel is NaN or infinite."""
+        if not np.issubdtype(self.array.dtype, np.floating):
+            return self
+        bad = int(np.count_nonzero(~np.isfinite(self.array)))
+        if bad:
+            raise MedsegError(
+                f"{self.path}: {bad} of {self.array.size} voxel(s) are NaN or infinite; replace them (e.g. "
+                "numpy.nan_to_num) and save the image again: a network given NaN predicts NaN"
+            )
+        return self
 
 
 def supported_suffix(path: str | os.PathLike) -> str | None:

@@ -74,15 +74,16 @@ def read_case(files: CaseFiles) -> RawCase:
     """Read every file of a case; all must share the first image file's spatial shape.
 
     Raises:
-        MedsegError: a file is unreadable or on another grid (the message names it).
+        MedsegError: a file is unreadable, on another grid or holds NaN / infinite voxels (the message names it).
     """
-    loaded = [read_image(path) for path in files.images]
+    loaded = [read_image(path).require_finite() for path in files.images]
     first = loaded[0]
     shape = first.spatial_shape
     for item in loaded[1:]:
         if item.spatial_shape != shape:
             raise MedsegError(
-                f"{item.path}: shape {item.spatial_shape} differs from {first.path} {shape}; run `medseg verify_dataset`"
+                f"{item.path}: shape {item.spatial_shape} differs from {first.path} {shape}; "
+                "run `medseg verify_dataset`"
             )
     image = np.concatenate([np.asarray(item.array, dtype=np.float32) for item in loaded], axis=0)
     masks: dict[str, np.ndarray | None] = {"label": None, "raters": None}
@@ -90,7 +91,8 @@ def read_case(files: CaseFiles) -> RawCase:
         label = read_image(files.label)
         if label.spatial_shape != shape:
             raise MedsegError(
-                f"{files.label}: shape {label.spatial_shape} differs from its image {shape}; run `medseg verify_dataset`"
+                f"{files.label}: shape {label.spatial_shape} differs from its image {shape}; "
+                "run `medseg verify_dataset`"
             )
         masks["label"] = _as_mask(label.array[:1], files.label)
     if files.raters:

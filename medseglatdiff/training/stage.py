@@ -27,6 +27,7 @@ from medseglatdiff.engines.checkpoint import AtomicCheckpointSaver, load_checkpo
 from medseglatdiff.engines.distributed import barrier, is_main_process
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.io.atomic import write_json_atomic
+from medseglatdiff.io.torch_files import load_torch_file, readable_torch_file
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +37,9 @@ DONE_FILE = "done.json"
 
 
 def stage_finished(stage_dir: str | os.PathLike) -> bool:
-    """True when the stage wrote its ``done.json`` marker."""
-    return (Path(stage_dir) / DONE_FILE).is_file()
+    """True when the stage wrote its ``done.json`` marker and its ``model.pt`` is readable."""
+    stage_dir = Path(stage_dir)
+    return (stage_dir / DONE_FILE).is_file() and readable_torch_file(stage_dir / MODEL_FILE)
 
 
 def load_trained(
@@ -46,14 +48,18 @@ def load_trained(
     """Load a finished stage's weights from ``stage_dir/model.pt`` into ``network`` (frozen, eval mode by default).
 
     Raises:
-        MedsegError: the stage has not finished (its model file is missing).
+        MedsegError: the stage has not finished (its model file is missing) or its model file is unreadable.
     """
     path = Path(stage_dir) / MODEL_FILE
     if not path.is_file():
         raise MedsegError(
             f"{path}: missing; the stage '{Path(stage_dir).name}' must finish before the next one (re-run training)"
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    fix = (
+        f"re-run the training command: a stage whose {MODEL_FILE} is unreadable is trained again "
+        f"(from its checkpoint.pt when that is readable)"
+    )
+    state = load_torch_file(path, fix)
     network.load_state_dict(state[key])
     if freeze:
         network.eval().requires_grad_(False)
@@ -144,6 +150,16 @@ class TrainingStage:
     def run(self) -> dict[str, Any] | None:
         """Train (or skip, or resume) the stage; returns the content of ``done.json``."""
         marker = self.stage_dir / DONE_FILE
+        if marker.is_file() and not readable_torch_file(self.stage_dir / MODEL_FILE):
+            logger.warning(
+                "stage %s: %s is missing or unreadable although %s exists; training the stage again",
+                self.name,
+                self.stage_dir / MODEL_FILE,
+                marker,
+            )
+            if is_main_process():
+                marker.unlink(missing_ok=True)
+            barrier()
         if marker.is_file():
             logger.info("stage %s already finished (%s): skipped", self.name, marker)
             if self.progress is not None:

@@ -77,3 +77,23 @@ def test_evaluate_errors_name_the_problem(demo, tmp_path: Path) -> None:
     )
     with pytest.raises(MedsegError, match="original geometry"):
         evaluate(tmp_path / "pred", demo.root, figures=False)
+
+
+def test_a_0_255_prediction_is_an_error_with_the_verify_hint(demo, tmp_path: Path) -> None:
+    layout = _predict_from_raters(demo, tmp_path / "pred", demo.case_ids()[0])
+    case = demo.case_ids()[2]
+    mask = read_image(layout.mask(case))
+    write_image(mask.array.astype(np.uint8) * 255, mask.geometry, layout.mask(case))
+    expected = rf"{case}\.png: holds value\(s\) 255, .*labels allow only 0, 1; masks look saved as 0/255"
+    with pytest.raises(MedsegError, match=expected):
+        evaluate(tmp_path / "pred", demo.root, figures=False, surface=False)
+
+
+def test_references_without_a_prediction_are_listed_and_strict_refuses(demo, tmp_path: Path) -> None:
+    layout = _predict_from_raters(demo, tmp_path / "pred", demo.case_ids()[0])
+    missing = demo.case_ids()[3]
+    layout.mask(missing).unlink()
+    summary = evaluate(tmp_path / "pred", demo.root, figures=False, surface=False)
+    assert summary["num_cases"] == 3 and summary["unpredicted_cases"] == [missing]
+    with pytest.raises(MedsegError, match=rf"1 reference case\(s\) .* have no prediction, e.g. {missing}"):
+        evaluate(tmp_path / "pred", demo.root, figures=False, surface=False, strict=True)

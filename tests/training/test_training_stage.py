@@ -77,3 +77,40 @@ def test_stage_resumes_from_the_checkpoint(tmp_path: Path) -> None:
 def test_load_trained_needs_a_finished_stage(tmp_path: Path) -> None:
     with pytest.raises(MedsegError, match="must finish"):
         load_trained(torch.nn.Linear(1, 1), tmp_path / "image_autoencoder")
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def test_a_truncated_checkpoint_names_the_file_and_what_to_delete(tmp_path: Path) -> None:
+    first, _ = _stage(tmp_path / "toy", max_epochs=1)
+    first.run()
+    (tmp_path / "toy" / "done.json").unlink()
+    _truncate(tmp_path / "toy" / "checkpoint.pt")
+    resumed, _ = _stage(tmp_path / "toy", max_epochs=2)
+    with pytest.raises(MedsegError, match=r"checkpoint\.pt: unreadable .*delete it to restart this stage"):
+        resumed.run()
+    (tmp_path / "toy" / "checkpoint.pt").unlink()  # the advice works: the stage starts again
+    restarted, _ = _stage(tmp_path / "toy", max_epochs=2)
+    assert restarted.run()["epochs"] == 2
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not_a_zip"])
+def test_an_unreadable_model_file_is_named_and_the_stage_is_trained_again(tmp_path: Path, damage: str) -> None:
+    first, _ = _stage(tmp_path / "toy", max_epochs=1)
+    first.run()
+    model = tmp_path / "toy" / "model.pt"
+    if damage == "truncated":
+        _truncate(model)
+    else:
+        model.write_bytes(b"\x80\x04not a torch file at all")
+    assert not stage_finished(tmp_path / "toy")
+    with pytest.raises(MedsegError, match=r"model\.pt: unreadable .*re-run the training command"):
+        load_trained(torch.nn.Linear(3, 1), tmp_path / "toy")
+    again, network = _stage(tmp_path / "toy", max_epochs=2)
+    summary = again.run()  # not skipped: retrained from the (readable) checkpoint
+    assert summary is not None and summary["epochs"] == 2
+    fresh = torch.nn.Linear(3, 1)
+    load_trained(fresh, tmp_path / "toy")
+    assert torch.equal(fresh.weight, network.weight)
