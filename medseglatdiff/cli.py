@@ -85,6 +85,26 @@ def demo_data(
     print(f"wrote {spec.num_training} {spatial_dims}D demo cases with {spec.num_raters} raters to {spec.root}")
 
 
+@_user_errors
+def demo(
+    out: str = "demo_output", num_cases: int = 24, seed: int = 0, epochs: int = 1, num_samples: int = 8, steps: int = 5
+) -> None:
+    """The main job end to end on generated demo data (what ``make demo`` runs): data, verify, plan, train, predict,
+    evaluate.
+
+    Args:
+        out: folder for every demo artefact.
+        num_cases: demo cases (two per simulated patient).
+        seed: seed of the demo data.
+        epochs: training length multiplier (1: about 2 CPU-core minutes of training).
+        num_samples: masks sampled per held-out image.
+        steps: DDIM steps per sample.
+    """
+    from medseglatdiff.demo import run_demo
+
+    run_demo(out, num_cases=num_cases, seed=seed, epochs=epochs, num_samples=num_samples, steps=steps)
+
+
 def _configurations(
     configurations: str | list[str] | tuple[str, ...] | None, more: tuple[str, ...]
 ) -> list[str] | None:
@@ -129,7 +149,8 @@ def plan(
         memory_gb: training memory budget in GB; default 24 with a CUDA GPU, else 4.
         configurations: "2d", "3d" or both (``--configurations 2d 3d``); default all available.
         num_workers: processes for fingerprinting.
-        recipe: the denoiser training recipe: "default" (chosen by measurement) or "published" (the method as published).
+        recipe: the denoiser training recipe: "default" (chosen by measurement) or "published" (the method as
+            published).
     """
     from medseglatdiff.planning.pipeline import plan as run_plan
 
@@ -144,7 +165,8 @@ def plan(
     for name, config in plans["configurations"].items():
         print(
             f"{name}: patch {config['patch_size']}, latent factor {config['latent_factor']}, "
-            f"batch {config['image_autoencoder']['batch_size']}/{config['mask_autoencoder']['batch_size']}/{config['denoiser']['batch_size']}"
+            f"batch {config['image_autoencoder']['batch_size']}/{config['mask_autoencoder']['batch_size']}/"
+            f"{config['denoiser']['batch_size']}"
         )
     print(f"wrote {out}/plans.json")
 
@@ -200,7 +222,8 @@ def plan_and_preprocess(
         configurations: "2d", "3d" or both (``--configurations 2d 3d``); default all available.
         num_workers: processes working on cases in parallel.
         clean: recompute the fingerprint and redo every case.
-        recipe: the denoiser training recipe: "default" (chosen by measurement) or "published" (the method as published).
+        recipe: the denoiser training recipe: "default" (chosen by measurement) or "published" (the method as
+            published).
     """
     from medseglatdiff.planning.pipeline import plan_and_preprocess as run
 
@@ -270,7 +293,8 @@ def predict(
 ) -> None:
     """Sample masks for raw images: mask, mean probability, confidence map, overlay PNG (and every sample).
 
-    ``medseg predict -i FILE_OR_DIR -o OUT --model TRAINED_DIR [--num_samples N] [--steps S] [--fold K|all] [--save_samples]``
+    ``medseg predict -i FILE_OR_DIR -o OUT --model TRAINED_DIR [--num_samples N] [--steps S] [--fold K|all]
+    [--save_samples]``
 
     Args:
         input: an image file or a folder (``{case}_0000.nii.gz``, ``{case}_0001.nii.gz`` for several channels).
@@ -302,12 +326,14 @@ def predict(
         window_overlap=window_overlap,
     )
     print(
-        f"predicted {len(record['cases'])} image(s) with {', '.join(record['folds'])}: {record['num_samples']} samples, "
+        f"predicted {len(record['cases'])} image(s) with {', '.join(record['folds'])}: "
+        f"{record['num_samples']} samples, "
         f"{record['num_inference_steps']} DDIM steps, threshold {record['threshold']}"
         + (f", postprocessing {' + '.join(record['postprocessing'])}" if record["postprocessing"] else "")
     )
     print(
-        f"masks in {output}/, probability/, confidence/, overlays/{', samples/' if save_samples else ''}; record: {output}/{PREDICTION_FILE}"
+        f"masks in {output}/, probability/, confidence/, overlays/{', samples/' if save_samples else ''}; "
+        f"record: {output}/{PREDICTION_FILE}"
     )
 
 
@@ -320,10 +346,11 @@ def evaluate(
     num_workers: int = 1,
     surface: bool = True,
     figures: bool = True,
+    strict: bool = False,
 ) -> None:
     """Score predictions against a raw dataset: per_case.csv, summary.json and figures.
 
-    ``medseg evaluate --pred DIR --ref RAW_DATASET [--samples DIR]``
+    ``medseg evaluate --pred DIR --ref RAW_DATASET [--samples DIR] [--strict]``
 
     Args:
         pred: the folder ``medseg predict`` wrote.
@@ -333,14 +360,21 @@ def evaluate(
         num_workers: processes scoring cases in parallel.
         surface: compute HD95 and ASSD (slower).
         figures: draw histograms, the reliability diagram and the worst-case grid.
+        strict: a reference case without a prediction is an error (default: listed, and the rest scored).
     """
     from medseglatdiff.evaluation.evaluate import evaluate as run_evaluate
 
     summary = run_evaluate(
-        pred, ref, out=out, samples=samples, num_workers=num_workers, surface=surface, figures=figures
+        pred, ref, out=out, samples=samples, num_workers=num_workers, surface=surface, figures=figures, strict=strict
     )
     where = out or f"{pred}/evaluation"
     print(f"{summary['num_cases']} case(s) scored against {ref}")
+    unpredicted = summary["unpredicted_cases"]
+    if unpredicted:
+        shown = ", ".join(unpredicted[:5]) + (", ..." if len(unpredicted) > 5 else "")
+        print(
+            f"  {len(unpredicted)} reference case(s) have no prediction and are not scored: {shown} (--strict: error)"
+        )
     for name, stats in summary["metrics"].items():
         if stats["n"]:
             print(f"  {name:22s} {stats['mean']:.4f} +- {stats['std']:.4f}  (n={stats['n']})")
@@ -418,17 +452,20 @@ def cv(
         **overrides,
     )
     print(
-        f"cross-validation of {summary['model']}: folds {', '.join(map(str, summary['folds']))} of {summary['splits']['num_folds']}, "
+        f"cross-validation of {summary['model']}: folds {', '.join(map(str, summary['folds']))} "
+        f"of {summary['splits']['num_folds']}, "
         f"{summary['num_cases']} cases; groups: {summary['splits']['groups_check']}"
     )
     for name in ("dice", "iou", "hd95", "ged", "hm_iou", "ci", "ece"):
         folded, cases = summary["over_folds"].get(name), summary["over_cases"].get(name)
         if folded and cases and cases.get("n") and folded.get("mean") is not None:
             print(
-                f"  {name:8s} over folds {folded['mean']:.4f} +- {folded['std']:.4f}   over cases {cases['mean']:.4f} +- {cases['std']:.4f} (n={cases['n']})"
+                f"  {name:8s} over folds {folded['mean']:.4f} +- {folded['std']:.4f}   "
+                f"over cases {cases['mean']:.4f} +- {cases['std']:.4f} (n={cases['n']})"
             )
     print(
-        f"wrote {summary['model']}/crossval/cv_summary.md, cv_summary.json, per_case.csv; next: medseg find_best_configuration --work {work} --bundle {bundle} (with the same training settings)"
+        f"wrote {summary['model']}/crossval/cv_summary.md, cv_summary.json, per_case.csv; "
+        f"next: medseg find_best_configuration --work {work} --bundle {bundle} (with the same training settings)"
     )
 
 
@@ -494,9 +531,11 @@ def find_best_configuration(
     )
     chosen, selection = report["chosen"], report["selection"]
     print(
-        f"chosen on {report['num_cases']} CV cases: {selection['ensemble_size']} samples, {selection['num_inference_steps']} DDIM steps "
+        f"chosen on {report['num_cases']} CV cases: {selection['ensemble_size']} samples, "
+        f"{selection['num_inference_steps']} DDIM steps "
         f"({chosen['seconds_per_image']:.3g} s/image), threshold {selection['threshold']}, "
-        f"postprocessing {' + '.join(selection['postprocessing']) or 'none'}; expected Dice {report['expected']['dice']:.4f}"
+        f"postprocessing {' + '.join(selection['postprocessing']) or 'none'}; "
+        f"expected Dice {report['expected']['dice']:.4f}"
     )
     print(f"wrote {report['selection_file']}, {report['files']['instructions']}")
     print(f"frontier: {report['files']['markdown']}, {report['files']['csv']}, {report['files']['plot']}")
@@ -522,7 +561,8 @@ def export(
         model: WORK/results/<bundle>/<configuration> (every trained fold_K is exported) or one fold_K folder.
         out: the bundle folder to create, e.g. dist/lidc.
         fold: export fold_K only; default: every trained fold (predict pools their samples).
-        num_samples: ensemble size of the exported network and the bundle's default (default: model selection, else plan).
+        num_samples: ensemble size of the exported network and the bundle's default (default: model selection,
+            else plan).
         steps: DDIM steps (default: model selection, else plan).
         name: the bundle's name in its metadata (default: the folder name of OUT).
         version: the bundle's version.
@@ -544,7 +584,8 @@ def export(
     )
     print(f"wrote the MONAI bundle {path} (configs/, models/model.pt + model.ts, docs/README.md, LICENSE)")
     print(
-        f"run it: python -m monai.bundle run --config_file {path}/configs/inference.json --input_dir IN --output_dir OUT"
+        f"run it: python -m monai.bundle run --config_file {path}/configs/inference.json "
+        "--input_dir IN --output_dir OUT"
     )
 
 
@@ -554,6 +595,7 @@ def commands() -> dict[str, Callable[..., Any]]:
         "convert": convert,
         "verify_dataset": verify_dataset,
         "demo_data": demo_data,
+        "demo": demo,
         "extract_fingerprint": extract_fingerprint,
         "plan": plan,
         "preprocess": preprocess,
@@ -567,11 +609,27 @@ def commands() -> dict[str, Callable[..., Any]]:
     }
 
 
+HELP_FLAGS = ("--help", "-h")
+
+
+def help_as_fire_flag(argv: list[str]) -> list[str]:
+    """``medseg CMD ... --help`` -> ``medseg CMD -- --help``.
+
+    Fire hands ``--help`` to a command that takes ``**kwargs`` (train, cv, ...) as one more keyword and then
+    fails on the missing required ones; after ``--`` it is fire's own flag and shows the help.
+    """
+    head = argv[: argv.index("--")] if "--" in argv else argv
+    if not any(flag in head for flag in HELP_FLAGS):
+        return argv
+    words = [word for word in head if word not in HELP_FLAGS]
+    return [*words[:1], "--", "--help"]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``medseg`` console script."""
     import fire
 
-    fire.Fire(commands(), command=argv, name="medseg")
+    fire.Fire(commands(), command=help_as_fire_flag(sys.argv[1:] if argv is None else list(argv)), name="medseg")
 
 
 if __name__ == "__main__":

@@ -21,3 +21,29 @@ class DatasetFormatError(MedsegError):
 
 class ImageReadError(MedsegError):
     """An image or mask file cannot be read."""
+
+
+class BundleCommandError(SystemExit):
+    """A user error inside a ``monai.bundle run``: exits with ``error: <message>`` and status 1, no traceback.
+
+    MONAI wraps any ``Exception`` raised by a config expression in a ``RuntimeError`` (and prints the chain);
+    a ``SystemExit`` passes through, so bundle entry points raise this instead.
+    """
+
+    def __init__(self, error: MedsegError) -> None:
+        super().__init__(f"error: {error}")
+        self.error = error
+
+
+def user_error(exc: BaseException) -> MedsegError | None:
+    """The :class:`MedsegError` behind ``exc`` (MONAI wraps errors of config expressions), or None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, MedsegError):
+            return current
+        if isinstance(current, BundleCommandError):
+            return current.error
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from medseglatdiff.resources import bundle_names, bundles_dir
+
 
 def _q(path: str | Path) -> str:
     return shlex.quote(str(path))
@@ -32,7 +34,10 @@ def inference_instructions(
     reasons = selection.get("reasons", {})
     post = " + ".join(selection["postprocessing"]) or "none"
     bundle = str(cv.get("bundle", "lidc"))
-    bundle_config = f"{bundle.rstrip('/')}/inference.json" if "/" in bundle else f"bundles/{bundle}/inference.json"
+    shipped = bundle in bundle_names("inference.json")
+    bundle_config = (
+        str(bundles_dir() / bundle / "inference.json") if shipped else f"{bundle.rstrip('/')}/inference.json"
+    )
     name = Path(bundle.rstrip("/")).name or "model"
     per_fold = -(-int(selection["ensemble_size"]) // max(len(folds), 1))
     rows = [
@@ -44,8 +49,10 @@ def inference_instructions(
     lines = [
         f"# Inference instructions: {model}",
         "",
-        f"Chosen by `medseg find_best_configuration` from the cross-validation of fold(s) {', '.join(str(f) for f in cv['folds'])} "
-        f"({cv['num_cases']} validation cases, `crossval/cv_summary.md`). Written to `{model / 'model_selection.json'}`, which "
+        "Chosen by `medseg find_best_configuration` from the cross-validation of fold(s) "
+        f"{', '.join(str(f) for f in cv['folds'])} "
+        f"({cv['num_cases']} validation cases, `crossval/cv_summary.md`). "
+        f"Written to `{model / 'model_selection.json'}`, which "
         "`medseg predict`, the bundle's `inference.json` and `medseg export` read; a command-line flag overrides it.",
         "",
         "| setting | value | why |",
@@ -59,13 +66,16 @@ def inference_instructions(
             if "ged" in report["expected"]
             else ""
         )
-        + f"; about {report['expected']['seconds_per_image']:.3g} s of sampling per image on {report['timing']['device']}.",
+        + f"; about {report['expected']['seconds_per_image']:.3g} s of sampling per image "
+        f"on {report['timing']['device']}.",
         "The speed/accuracy frontier: `crossval/selection/frontier.md` (table), `frontier.csv`, `frontier.png`.",
         "",
         "## Predict new images",
         "",
-        f"With every trained fold ({', '.join(folds)}) pooled: the {selection['ensemble_size']} samples are shared among the "
-        f"folds' models (about {per_fold} each; every fold draws at least one, so {max(int(selection['ensemble_size']), len(folds))} in all); "
+        f"With every trained fold ({', '.join(folds)}) pooled: the {selection['ensemble_size']} samples "
+        "are shared among the "
+        f"folds' models (about {per_fold} each; every fold draws at least one, "
+        f"so {max(int(selection['ensemble_size']), len(folds))} in all); "
         "each fold's model encodes the image once, so the fixed "
         "part of the sampling time is paid once per fold.",
         "",

@@ -40,7 +40,8 @@ from medseglatdiff.inference.predict import resolve_settings
 from medseglatdiff.inference.selection import MODEL_SELECTION_FILE, find_model_selection, load_model_selection
 from medseglatdiff.io.atomic import write_json_atomic, write_text_atomic
 from medseglatdiff.planning.plans_io import PLANS_FILE
-from medseglatdiff.training.bundle import REPOSITORY_ROOT, SETTINGS_FILE
+from medseglatdiff.resources import license_text
+from medseglatdiff.training.bundle import SETTINGS_FILE
 from medseglatdiff.training.stage import DONE_FILE, MODEL_FILE
 
 logger = logging.getLogger(__name__)
@@ -69,16 +70,6 @@ args=(sys.stdout,)
 [formatter_fullFormatter]
 format=%(asctime)s - %(name)s - %(levelname)s - %(message)s
 """
-LICENSE_FALLBACK = """Apache License 2.0
-
-Licensed under the Apache License, Version 2.0 (the "License"); you may not use these files except in
-compliance with the License. You may obtain a copy of the License at
-
-    http://www.apache.org/licenses/LICENSE-2.0
-
-Unless required by applicable law or agreed to in writing, software distributed under the License is
-distributed on an "AS IS" basis, WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-"""
 
 
 def _copy_fold(fold: TrainedFold, target: Path) -> None:
@@ -91,11 +82,6 @@ def _copy_fold(fold: TrainedFold, target: Path) -> None:
         (target / stage).mkdir(parents=True, exist_ok=True)
         for name in STAGE_FILES:
             shutil.copy2(fold.path / stage / name, target / stage / name)
-
-
-def _license_text() -> str:
-    path = REPOSITORY_ROOT / "LICENSE"
-    return path.read_text(encoding="utf-8") if path.is_file() else LICENSE_FALLBACK
 
 
 def _export_torchscript(bundle: Path, input_shape: list[int]) -> None:
@@ -198,7 +184,7 @@ def export(
         write_text_atomic(
             tmp / "docs" / "README.md", bundle_readme(name, metadata, configuration, [f.name for f in folds], selection)
         )
-        write_text_atomic(tmp / "LICENSE", _license_text())
+        write_text_atomic(tmp / "LICENSE", license_text())
         logger.info(
             "tracing network_def to TorchScript (%d samples, %d DDIM steps)",
             settings["num_samples"],

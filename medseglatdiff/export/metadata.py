@@ -1,7 +1,7 @@
 """``configs/metadata.json`` of an exported bundle, and the schema it is checked against.
 
 The descriptive fields (name, task, description, data source, references...) come from the training
-bundle's own ``bundles/<name>/metadata.json`` when the repository has it, else from the model's
+bundle's own ``metadata.json`` when the package ships that bundle, else from the model's
 ``model.json``; versions are those of the exporting environment; ``network_data_format`` describes the
 exported network (:class:`~medseglatdiff.export.network.EnsembleSampler`): a normalised image patch of the
 training patch size in, ``num_samples`` sampled foreground probabilities out.
@@ -54,12 +54,12 @@ def package_versions(names: Sequence[str]) -> dict[str, str]:
 
 
 def training_bundle_metadata(bundle_name: str | None) -> dict[str, Any]:
-    """The repository's ``bundles/<bundle_name>/metadata.json`` (empty when unknown or not in a clone)."""
+    """The shipped bundle's ``metadata.json`` (empty for a bundle the package does not ship, e.g. a user's own)."""
     if not bundle_name:
         return {}
-    from medseglatdiff.training.bundle import REPOSITORY_ROOT
+    from medseglatdiff.resources import bundles_dir
 
-    path = REPOSITORY_ROOT / "bundles" / str(bundle_name) / "metadata.json"
+    path = bundles_dir() / str(bundle_name) / "metadata.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
@@ -149,7 +149,8 @@ def bundle_metadata(
         "changelog": dict(
             changelog
             or {
-                version: f"exported by medseglatdiff on {today} from {', '.join(folds)} ({info.get('configuration')} configuration)"
+                version: f"exported by medseglatdiff on {today} from {', '.join(folds)} "
+                f"({info.get('configuration')} configuration)"
             }
         ),
         "monai_version": monai.__version__,
@@ -160,7 +161,8 @@ def bundle_metadata(
         "task": source.get("task") or f"Segmentation with sample ensembles and a confidence map ({dataset})",
         "description": description
         + f" Exported network (models/model.pt, models/model.ts): a normalised image patch in, {num_samples} sampled"
-        f" foreground probabilities out ({num_inference_steps} DDIM steps). configs/inference.json runs medseg predict on"
+        f" foreground probabilities out ({num_inference_steps} DDIM steps)."
+        " configs/inference.json runs medseg predict on"
         " raw image files (preprocessing as the plan says, sliding windows, original geometry): mask, probability and"
         " confidence maps.",
         "authors": source.get("authors") or "medseglatdiff contributors",
@@ -171,13 +173,17 @@ def bundle_metadata(
         or f"{info['num_channels']} channel(s), normalised as plans.json says",
         "label_classes": source.get("label_classes")
         or ", ".join(f"{v}: {k}" for k, v in dict(info.get("labels") or {}).items()),
-        "pred_classes": f"{num_samples} sampled foreground probabilities; their mean thresholded at {threshold:g} is the mask, 1 - binary entropy of the mean the confidence",
+        "pred_classes": (
+            f"{num_samples} sampled foreground probabilities; their mean thresholded at {threshold:g} is the mask, "
+            "1 - binary entropy of the mean the confidence"
+        ),
         "eval_metrics": dict(source.get("eval_metrics") or {}),
         "intended_use": source.get("intended_use") or "Research only; not for clinical use.",
         "references": list(
             source.get("references")
             or [
-                "Huynh Trinh Ngoc et al., Diffusion Model in Latent Space for Medical Image Segmentation Task, arXiv:2512.01292"
+                "Huynh Trinh Ngoc et al., Diffusion Model in Latent Space for Medical Image Segmentation Task, "
+                "arXiv:2512.01292"
             ]
         ),
         "network_data_format": network_data_format(info, num_samples, _modality(info, source)),

@@ -4,15 +4,8 @@
 :func:`run_bundle`. See ``docs/training.md``.
 """
 
-from medseglatdiff.training.bundle import (
-    build_parser,
-    bundle_path,
-    configs_dir,
-    flatten_settings,
-    merge_settings,
-    run_bundle,
-    train,
-)
+from medseglatdiff.resources import configs_dir
+from medseglatdiff.training.bundle import build_parser, bundle_path, flatten_settings, merge_settings, run_bundle, train
 from medseglatdiff.training.data import (
     data_loader,
     inference_dataset,

@@ -1,6 +1,6 @@
 """Run the shared bundle configuration (``configs/``) with one bundle's settings: the entry of every ``train.json``.
 
-A bundle (``bundles/<name>/train.json``) carries only what differs from ``configs/train.json``, under its
+A bundle (``medseglatdiff/bundles/<name>/train.json``) carries only what differs from ``configs/train.json``, under its
 ``settings`` key, plus the run's ``dataset_dir``, ``fold`` and ``overlays``. Its ``training`` entry calls
 :func:`run_bundle`, which builds one MONAI :class:`~monai.bundle.ConfigParser` from::
 
@@ -8,7 +8,8 @@ A bundle (``bundles/<name>/train.json``) carries only what differs from ``config
 
 (later wins; nested ``settings`` are merged key by key, so ``--settings#image_autoencoder#max_epochs 5``
 changes one value and keeps its siblings) and runs its ``initialize``, ``training`` and ``finalize`` lists.
-The shared files are found from the package's location, so the command works from any folder.
+The shared files are package data (:mod:`medseglatdiff.resources`), so the command works from any folder and from a
+wheel install.
 """
 
 from __future__ import annotations
@@ -23,43 +24,29 @@ from typing import Any
 from monai.bundle import ConfigParser
 
 from medseglatdiff.engines.distributed import is_main_process
-from medseglatdiff.errors import MedsegError
+from medseglatdiff.errors import BundleCommandError, MedsegError, user_error
 from medseglatdiff.io.atomic import write_text_atomic
+from medseglatdiff.resources import bundle_names, bundles_dir, configs_dir
 
 logger = logging.getLogger(__name__)
 
 SETTINGS_FILE = "settings.json"
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
-
-
-def configs_dir() -> Path:
-    """The repository's ``configs/`` folder (shared bundle definitions)."""
-    folder = REPOSITORY_ROOT / "configs"
-    if not folder.is_dir():
-        raise MedsegError(
-            f"{folder}: the shared bundle configs are missing; run from a clone of the repository (pip install -e .)"
-        )
-    return folder
-
 
 def bundle_path(bundle: str | os.PathLike, config: str = "train.json") -> Path:
-    """``bundles/<bundle>/<config>`` for a bundle name, or ``<bundle>/<config>`` / the file itself for a path."""
+    """The shipped bundle ``<bundle>/<config>`` for a name, or ``<bundle>/<config>`` / the file itself for a path."""
     candidate = Path(bundle)
     if candidate.is_file():
         return candidate
     if candidate.is_dir():
         path = candidate / config
     else:
-        path = REPOSITORY_ROOT / "bundles" / str(bundle) / config
+        path = bundles_dir() / str(bundle) / config
     if not path.is_file():
-        known = (
-            sorted(p.name for p in (REPOSITORY_ROOT / "bundles").iterdir() if (p / config).is_file())
-            if (REPOSITORY_ROOT / "bundles").is_dir()
-            else []
-        )
+        known = bundle_names(config)
         raise MedsegError(
-            f"{path}: bundle config not found; use one of {', '.join(known) or 'the bundles/ folders'} or a path to a bundle folder"
+            f"{path}: bundle config not found; use one of {', '.join(known) or 'the shipped bundles'} "
+            "or a path to a bundle folder"
         )
     return path
 
@@ -264,20 +251,8 @@ def train(
             overlays=list(overlays),
             settings=merged,
         )
-    except RuntimeError as exc:  # MONAI wraps errors raised inside config expressions
+    except (RuntimeError, BundleCommandError) as exc:  # MONAI wraps errors of config expressions; bundle entries exit
         cause = user_error(exc)
         if cause is None:
             raise
         raise cause from exc
-
-
-def user_error(exc: BaseException) -> MedsegError | None:
-    """The :class:`MedsegError` behind ``exc`` (MONAI wraps errors of config expressions), or None."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, MedsegError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from monai.bundle import ConfigParser
 
+from medseglatdiff.resources import bundles_dir
 from medseglatdiff.training import build_parser, bundle_path, flatten_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +46,10 @@ def test_bundle_is_complete_and_flat(name: str) -> None:
 def test_bundle_carries_only_differences(name: str) -> None:
     train = ConfigParser.load_config_file(REPO_ROOT / "bundles" / name / "train.json")
     assert "_target_" not in json.dumps(train), "definitions belong in configs/, bundles only set values"
-    assert set(train) == {"imports", "dataset_dir", "fold", "overlays", "settings", "training"}
+    assert set(train) == {"imports", "dataset_dir", "fold", "overlays", "prepare", "settings", "training"}
+    assert train["dataset_dir"] == f"work/{train['prepare'][-1].split('work/')[-1]}", (
+        "the default work folder is the one the README prepares"
+    )
     shared = build_parser("train.json")
     for key in flatten_settings(train["settings"]):
         top = key.split("#")[0]
@@ -64,6 +68,9 @@ def test_settings_override_the_shared_config() -> None:
 
 
 def test_bundle_path_finds_names_folders_and_files(tmp_path: Path) -> None:
-    assert bundle_path("lidc") == REPO_ROOT / "bundles" / "lidc" / "train.json"
+    assert bundle_path("lidc") == bundles_dir() / "lidc" / "train.json"
+    assert bundle_path("lidc").resolve() == (REPO_ROOT / "bundles" / "lidc" / "train.json").resolve(), (
+        "bundles/ links to the package's"
+    )
     assert bundle_path(REPO_ROOT / "bundles" / "cvc") == REPO_ROOT / "bundles" / "cvc" / "train.json"
     assert bundle_path(REPO_ROOT / "bundles" / "isic" / "train.json").name == "train.json"

@@ -154,7 +154,7 @@ def test_inference_config_names_missing_arguments_and_finds_its_folder(
 ) -> None:
     from monai.bundle import ConfigParser
 
-    from medseglatdiff.training.bundle import user_error
+    from medseglatdiff.errors import user_error
 
     parser = ConfigParser()
     parser.read_config(str(lidc_bundle / "configs" / "inference.json"))
