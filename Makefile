@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.medseglatdiff-installed
 DEMO_OUT ?= demo_output
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test lint wheel-check clean
 
 setup: $(STAMP)
 
@@ -26,5 +26,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(STACK) $(BIN)/python -m pytest -q tests
 
+# ruff (pyproject.toml): pyflakes, import order, line length 120 (lint and formatter).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# The wheel in a fresh venv beside .venv: demo_data -> plan_and_preprocess -> train -> predict -> export, outside the clone.
+wheel-check: $(STAMP)
+	$(STACK) .ci/wheel_check $(BIN)/python
+
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) *.egg-info .pytest_cache
+	rm -rf $(VENV) $(VENV)-wheel dist build $(DEMO_OUT) *.egg-info .pytest_cache

@@ -129,8 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     for t, v in results["bounds"].items():
         print(
-            f"attention at <= {t} positions: levels {v['plan']['denoiser_attention_levels']}: encode {v['encode_s']:.3f} s, "
-            f"decode {v['decode_s']:.3f} s, step {v['step_s']:.3f} s -> {v['at_planned_steps_s']:.1f} s at the planned steps"
+            f"attention at <= {t} positions: levels {v['plan']['denoiser_attention_levels']}: "
+            f"encode {v['encode_s']:.3f} s, decode {v['decode_s']:.3f} s, step {v['step_s']:.3f} s -> "
+            f"{v['at_planned_steps_s']:.1f} s at the planned steps"
         )
     print(f"results: {results['path']}")
     return 0

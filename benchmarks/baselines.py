@@ -187,7 +187,8 @@ class PixelDiffusionSegmenter(nn.Module):
         max_batch: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """``num_samples`` masks per image as probabilities ``(B, num_samples, *spatial)``; batching as the latent sampler."""
+        """``num_samples`` masks per image as probabilities ``(B, num_samples, *spatial)``; batching as the latent
+        sampler."""
         repeated = images.repeat_interleave(num_samples, dim=0)
         inferer = DiffusionInferer(scheduler)
         chunk = max_batch or repeated.shape[0]

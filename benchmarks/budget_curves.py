@@ -46,7 +46,8 @@ def _metric(value: dict[str, Any], key: str, prefix: str | None = None) -> float
 
 def budget_table(data: dict[str, Any]) -> str:
     rows = [
-        "| dataset | method | budget (CPU-s) | Dice | Dice (1 sample) | GED | HM-IoU | iterations | mask VAE recon. Dice |",
+        "| dataset | method | budget (CPU-s) | Dice | Dice (1 sample) | GED | HM-IoU | iterations | "
+        "mask VAE recon. Dice |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, methods in data.items():
@@ -69,7 +70,8 @@ def budget_table(data: dict[str, Any]) -> str:
                 recon = value.get("mask_vae_reconstruction_dice", {}).get("mean")
                 one = cell("dice", "1") if method == "latent" else "-"
                 rows.append(
-                    f"| {name} | {method} | {budget:g} | {cell('dice')} | {one} | {cell('ged')} | {cell('hm_iou')} | {iterations} | "
+                    f"| {name} | {method} | {budget:g} | {cell('dice')} | {one} | {cell('ged')} | {cell('hm_iou')} | "
+                    f"{iterations} | "
                     f"{'-' if recon is None else f'{recon:.3f}'} |"
                 )
     return "\n".join(rows)
@@ -97,7 +99,8 @@ def steps_table(data: dict[str, Any]) -> str:
                     return f"{summary[key]['mean']:.3f}" if key in summary else "-"
 
                 rows.append(
-                    f"| {name} | {budget:g} | {steps} | {cell('dice')} | {cell('ged')} | {cell('hm_iou')} | {points[steps]['seconds']:.1f} |"
+                    f"| {name} | {budget:g} | {steps} | {cell('dice')} | {cell('ged')} | {cell('hm_iou')} | "
+                    f"{points[steps]['seconds']:.1f} |"
                 )
     return "\n".join(rows)
 

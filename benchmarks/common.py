@@ -107,7 +107,8 @@ def clock(name: str, device: torch.device) -> Callable[[], float]:
 def time_call(
     fn: Callable[[], Any], device: torch.device, repeats: int = 3, warmup: int = 1, clock_name: str = "wall"
 ) -> list[float]:
-    """Seconds (see :func:`clock`) of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls (device synchronised)."""
+    """Seconds (see :func:`clock`) of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls (device
+    synchronised)."""
     now = clock(clock_name, device)
     for _ in range(warmup):
         fn()

@@ -237,7 +237,8 @@ def plot(results: dict[str, Any], path: Path) -> Path:
     ax.set_ylim(0, 1)
     ax.legend(fontsize=6)
     ax.set_title(
-        f"{results['dataset']}: {results['budget_s']:g} s ({results['clock']}) per method, {results['num_val_scored']} val cases",
+        f"{results['dataset']}: {results['budget_s']:g} s ({results['clock']}) per method, "
+        f"{results['num_val_scored']} val cases",
         fontsize=8,
     )
     return save_figure(fig, path)

@@ -1,4 +1,4 @@
-"""Benchmark 1c: accuracy after an equal training budget: latent diffusion vs pixel-space diffusion vs a deterministic UNet.
+r"""Benchmark 1c: accuracy after an equal training budget: latent vs pixel-space diffusion vs a deterministic UNet.
 
 For each dataset: convert it from ``--data_root`` into ``--work`` (outside the repository; converted and
 preprocessed data are reused by later runs), plan it with this project's planner, preprocess it, take fold
@@ -17,7 +17,8 @@ Images are made small to fit a CPU budget: ``resize`` datasets are planned with 
 centre-cropped / padded to the training patch. Metrics are also reported for the first 1 and 5 samples of each
 ensemble (ensemble-size tuning). The exact commands of the documented runs are in ``docs/benchmarks.md``.
 
-    python -m benchmarks.equal_budget_accuracy --device cpu --clock process --budget_s 120 --size 64 --max_width 32 --steps 5
+    python -m benchmarks.equal_budget_accuracy --device cpu --clock process --budget_s 120 --size 64 \
+        --max_width 32 --steps 5
     python -m benchmarks.equal_budget_accuracy --device cuda --budget_s 1800 --size 256
 """
 
@@ -150,7 +151,8 @@ def prepare_dataset(
     divisor = latent_factor(plan) * 2 ** (len(plan["denoiser"]["channels"]) - 1)
     if any(p % divisor for p in patch):
         raise MedsegError(
-            f"--size {size}: the patch {patch} must be divisible by {divisor} (latent factor x 2^(denoiser levels - 1)) "
+            f"--size {size}: the patch {patch} must be divisible by {divisor} "
+            "(latent factor x 2^(denoiser levels - 1)) "
             f"for {name}'s plan; choose a multiple of {divisor}"
         )
     train, val = fold_split(work, plan, fold)
@@ -231,7 +233,8 @@ def evaluate(
 
 
 def mask_vae_dice(model: Any, loader: DataLoader, device: torch.device, threshold: float = 0.5) -> dict[str, float]:
-    """Dice of the mask VAE's reconstruction (posterior mean, decoded) of each reference label: the latent method's ceiling."""
+    """Dice of the mask VAE's reconstruction (posterior mean, decoded) of each reference label: the latent method's
+    ceiling."""
     scores = []
     with torch.no_grad():
         for batch in loader:
@@ -421,7 +424,8 @@ def table(results: dict[str, Any]) -> str:
             )
             ece = cell("ece")
             rows.append(
-                f"| {name} | {method} | {cell('dice')} | {cell('iou')} | {cell('ged')} | {cell('hm_iou')} | {ece} | {iterations} | "
+                f"| {name} | {method} | {cell('dice')} | {cell('iou')} | {cell('ged')} | {cell('hm_iou')} | {ece} | "
+                f"{iterations} | "
                 f"{entry['num_val_scored']} |"
             )
     return "\n".join(rows)
@@ -610,7 +614,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     args.num_workers,
                 )
                 print(
-                    f"{name}: {prepared.work} ({len(prepared.train)} training / {len(prepared.val)} validation cases, patch {prepared.patch_size})"
+                    f"{name}: {prepared.work} ({len(prepared.train)} training / {len(prepared.val)} validation cases, "
+                    f"patch {prepared.patch_size})"
                 )
             return 0
         for name in args.datasets:

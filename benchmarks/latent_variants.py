@@ -4,9 +4,9 @@ Every variant of :data:`benchmarks.budget_training.VARIANTS` is trained and scor
 method of :mod:`benchmarks.equal_budget_accuracy` (same split, seed, clock, batches, evaluation cases); only the
 variant differs. One JSON (``benchmarks/results/latent_variants_<device>.json``) and a markdown table.
 
-    python -m benchmarks.latent_variants --preset cpu                      # every variant, Kvasir-SEG, 120 CPU-s each
+    python -m benchmarks.latent_variants --preset cpu                    # every variant, Kvasir-SEG, 120 CPU-s each
     python -m benchmarks.latent_variants --preset cpu --variants published default
-    python -m benchmarks.latent_variants --merge RUN.json ...              # add runs of equal_budget_accuracy --variant V
+    python -m benchmarks.latent_variants --merge RUN.json ...            # add runs of equal_budget_accuracy --variant V
 
 Runs of ``equal_budget_accuracy --methods latent --variant V`` (side by side on several cores) are the same
 measurement; ``--merge`` files them into the table.
@@ -68,7 +68,8 @@ def row(name: str, entry: dict[str, Any]) -> dict[str, Any]:
 
 def table(results: dict[str, Any]) -> str:
     lines = [
-        "| variant | conditioning | prediction | mask loss | EMA + warm-up + clip | mask VAE widths | denoiser width | iterations (image AE / mask VAE / denoiser) "
+        "| variant | conditioning | prediction | mask loss | EMA + warm-up + clip | mask VAE widths | denoiser width "
+        "| iterations (image AE / mask VAE / denoiser) "
         "| mask VAE recon. Dice | Dice (5 samples) | Dice (1 sample) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -78,7 +79,8 @@ def table(results: dict[str, Any]) -> str:
         one = f"{r['dice_1']:.3f}" if r["dice_1"] is not None else "-"
         lines.append(
             f"| {r['variant']} | {r['conditioning']} | {r['prediction_type']} | {r['mask_loss_weight']:g} | "
-            f"{'yes' if r['ema_warmup_clip'] else 'no'} | {r['mask_vae']} | x{r['denoiser_width']:g} | {r['iterations']} | {recon} | **{r['dice']:.3f}** | {one} |"
+            f"{'yes' if r['ema_warmup_clip'] else 'no'} | {r['mask_vae']} | x{r['denoiser_width']:g} | "
+            f"{r['iterations']} | {recon} | **{r['dice']:.3f}** | {one} |"
         )
     return "\n".join(lines)
 

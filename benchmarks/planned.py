@@ -96,7 +96,8 @@ def synthetic_fingerprint(size: int, kind: str = "polyp", num_cases: int = 1000)
 def capped_planner(
     max_width: int | None = None, max_input_size: int | None = None, attention_tokens: int | None = None
 ) -> type[Planner]:
-    """The project's :class:`Planner` with base widths of at most ``max_width`` and inputs of at most ``max_input_size``.
+    """The project's :class:`Planner` with base widths of at most ``max_width`` and inputs of at most
+    ``max_input_size``.
 
     ``attention_tokens`` replaces the attention bound (``MAX_ATTENTION_TOKENS``), to measure another rule.
 

@@ -17,9 +17,11 @@ from medseglatdiff.errors import MedsegError
 
 
 def sampling_table(results: dict[str, Any]) -> str:
-    """Per size and N: seconds per image (measured; projected to the planned steps), peak MiB, speed-ups, memory ratios."""
+    """Per size and N: seconds per image (measured; projected to the planned steps), peak MiB, speed-ups, memory
+    ratios."""
     rows = [
-        "| size | N | latent s (measured / at 50 steps) | pixel, same width s | pixel, planner width s | speed-up vs same width "
+        "| size | N | latent s (measured / at 50 steps) | pixel, same width s | pixel, planner width s | "
+        "speed-up vs same width "
         "(measured / at 50 steps) | vs planner width | peak MiB latent / pixel / planner-width pixel |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -42,7 +44,8 @@ def sampling_table(results: dict[str, Any]) -> str:
             planner = value["speedup_projected"].get("pixel_planner")
             rows.append(
                 f"| {entry['size']} px | {n} | {seconds('latent')} | {seconds('pixel')} | {seconds('pixel_planner')} | "
-                f"{'-' if speed[0] is None else f'{speed[0]:.1f}x / **{speed[1]:.1f}x**'} | {'-' if planner is None else f'{planner:.1f}x'} | "
+                f"{'-' if speed[0] is None else f'{speed[0]:.1f}x / **{speed[1]:.1f}x**'} | "
+                f"{'-' if planner is None else f'{planner:.1f}x'} | "
                 f"{memory('latent')} / {memory('pixel')} / {memory('pixel_planner')} |"
             )
     return "\n".join(rows)
@@ -61,7 +64,8 @@ def training_table(results: dict[str, Any]) -> str:
     for entry in results["sizes"]:
         for stage, value in entry["stages"].items():
             rows.append(
-                f"| {entry['size']} px | {names.get(stage, stage)} | {value['batch_size']} | {value['images_per_s']:.3g} | "
+                f"| {entry['size']} px | {names.get(stage, stage)} | {value['batch_size']} | "
+                f"{value['images_per_s']:.3g} | "
                 f"{value['peak_total_mib']:.0f} |"
             )
         rows.append(
@@ -70,20 +74,23 @@ def training_table(results: dict[str, Any]) -> str:
         )
     rows += [
         "",
-        "| size | vs | denoiser throughput ratio | all-stages throughput ratio | denoiser memory ratio | all-stages memory ratio |",
+        "| size | vs | denoiser throughput ratio | all-stages throughput ratio | denoiser memory ratio | "
+        "all-stages memory ratio |",
         "|---|---|---|---|---|---|",
     ]
     for entry in results["sizes"]:
         for name, r in entry["latent_vs_pixel"].items():
             rows.append(
-                f"| {entry['size']} px | {names[name]} | {r['denoiser_throughput']:.2f}x | {r['all_stages_throughput']:.2f}x | "
+                f"| {entry['size']} px | {names[name]} | {r['denoiser_throughput']:.2f}x | "
+                f"{r['all_stages_throughput']:.2f}x | "
                 f"{r['denoiser_memory']:.2f} | {r['all_stages_memory']:.2f} |"
             )
     return "\n".join(rows)
 
 
 def ensemble_table(results: dict[str, Any]) -> str:
-    """Metrics of the first 1, 5, N samples, the latent model at other DDIM steps, and the mask VAE's reconstruction Dice."""
+    """Metrics of the first 1, 5, N samples, the latent model at other DDIM steps, and the mask VAE's reconstruction
+    Dice."""
     rows = ["| dataset | method | samples | Dice | GED | HM-IoU | ECE |", "|---|---|---|---|---|---|---|"]
     ceilings = []
     for name, entry in results["datasets"].items():
@@ -91,7 +98,8 @@ def ensemble_table(results: dict[str, Any]) -> str:
             if "mask_vae_reconstruction_dice" in value:
                 recon = value["mask_vae_reconstruction_dice"]
                 ceilings.append(
-                    f"| {name} | {recon['mean']:.3f} ± {recon['std']:.3f} | {value['training']['mask_autoencoder']['iterations']} |"
+                    f"| {name} | {recon['mean']:.3f} ± {recon['std']:.3f} | "
+                    f"{value['training']['mask_autoencoder']['iterations']} |"
                 )
             if method == "unet":
                 continue

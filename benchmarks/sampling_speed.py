@@ -78,7 +78,8 @@ def denoising_step(denoiser: torch.nn.Module, scheduler: Any, latents: torch.Ten
 def sampler_parts(
     model: Any, latent_shape: Sequence[int], image: torch.Tensor, ensemble: int, scheduler: Any
 ) -> dict[str, Any]:
-    """The latent sampler's parts as calls: ``encode_s`` (the image), ``decode_s`` (``ensemble`` masks), ``step_s`` (one DDIM step)."""
+    """The latent sampler's parts as calls: ``encode_s`` (the image), ``decode_s`` (``ensemble`` masks), ``step_s``
+    (one DDIM step)."""
     device = image.device
     latents = torch.randn(ensemble, model.mask_autoencoder.latent_channels, *latent_shape, device=device)
     condition = torch.randn(ensemble, model.image_autoencoder.latent_channels, *latent_shape, device=device)
@@ -401,7 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         else f"{method} skipped"
                     )
             parts.append(
-                f"speed-up {value['speedup']} (projected to {entry['planned_steps']} steps {value['speedup_projected']})"
+                f"speed-up {value['speedup']} (projected to {entry['planned_steps']} steps "
+                f"{value['speedup_projected']})"
             )
             print(" ".join(parts))
     print(f"results: {out}")

@@ -344,7 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{name} {v['images_per_s']:.3g} img/s {v['peak_total_mib']:.0f} MiB" for name, v in entry["stages"].items()
         )
         print(
-            f"{entry['size']} px: {stages}; all stages {entry['all_stages']['images_per_s']:.3g} img/s; latent/pixel {entry['latent_vs_pixel']}"
+            f"{entry['size']} px: {stages}; all stages {entry['all_stages']['images_per_s']:.3g} img/s; "
+            f"latent/pixel {entry['latent_vs_pixel']}"
         )
     print(f"results: {out}")
     return 0

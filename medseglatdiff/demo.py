@@ -29,7 +29,8 @@ DEMO_BUNDLE = "lidc"  # 2D, grey images, several raters: the demo data's kind
 
 
 def demo_settings(epochs: int = 1) -> dict[str, Any]:
-    """Bundle settings for a CPU demo: small networks; ``epochs`` scales the training length (1: about 2 CPU-core minutes)."""
+    """Bundle settings for a CPU demo: small networks; ``epochs`` scales the training length (1: about 2 CPU-core
+    minutes)."""
     autoencoder = {
         "channels": [16, 32],
         "latent_channels": 1,
@@ -199,10 +200,12 @@ def run_demo(
     print(f"  {predictions / 'overlays'}/            image + mask outline | confidence heat map, one PNG per image")
     print(f"  {predictions}/                         masks; probability/, confidence/, samples/ beside them")
     print(
-        f"  {predictions / 'evaluation' / 'summary.json'}   Dice, IoU, HD95, GED, HM-IoU, CI, ECE (mean, std, per class)"
+        f"  {predictions / 'evaluation' / 'summary.json'}   "
+        "Dice, IoU, HD95, GED, HM-IoU, CI, ECE (mean, std, per class)"
     )
     print(
-        f"  {predictions / 'evaluation' / 'figures'}/     histograms, reliability diagram, worst cases with confidence maps"
+        f"  {predictions / 'evaluation' / 'figures'}/     "
+        "histograms, reliability diagram, worst cases with confidence maps"
     )
     print(f"  {(out / 'work' / DEMO_DATASET / 'plans.json').resolve()}   every planned value with its reason")
     return out

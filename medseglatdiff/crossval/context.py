@@ -46,7 +46,8 @@ class CrossvalContext:
         overlays: Sequence[str] = (),
         **overrides: Any,
     ) -> CrossvalContext:
-        """Merge the bundle's settings with ``settings`` and ``overrides`` and load the plan (clear errors when unplanned)."""
+        """Merge the bundle's settings with ``settings`` and ``overrides`` and load the plan (clear errors when
+        unplanned)."""
         from monai.bundle import ConfigParser
 
         from medseglatdiff.training import bundle_path, merge_settings, training_plan
@@ -56,7 +57,8 @@ class CrossvalContext:
         )
         if "output_dir" in own:
             raise MedsegError(
-                "--settings#output_dir: cross-validation keeps every fold under WORK/results/<bundle>/<configuration>; drop this setting"
+                "--settings#output_dir: cross-validation keeps every fold under WORK/results/<bundle>/<configuration>; "
+                "drop this setting"
             )
         merged = merge_settings(ConfigParser.load_config_file(bundle_path(bundle)).get("settings", {}), own)
         plan = training_plan(work, merged.get("configuration"))

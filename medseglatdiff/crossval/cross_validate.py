@@ -51,7 +51,8 @@ def raw_dataset(context: CrossvalContext, raw: str | os.PathLike | None) -> Data
     if not str(path) or not (path / "dataset.json").is_file():
         hint = "pass --raw RAW" if not raw else "check --raw"
         raise MedsegError(
-            f"{path}: raw dataset not found (plans.json names it as the planned dataset); {hint} with the folder that was planned"
+            f"{path}: raw dataset not found (plans.json names it as the planned dataset); "
+            f"{hint} with the folder that was planned"
         )
     return DatasetSpec.load(path)
 
@@ -301,7 +302,8 @@ def cross_validate(
     absent = [f for f in folds if not 0 <= f < len(splits_list)]
     if not folds or absent:
         raise MedsegError(
-            f"fold(s) {absent or folds}: {splits_record['file']} has folds 0..{len(splits_list) - 1}; pass --folds among them"
+            f"fold(s) {absent or folds}: {splits_record['file']} has folds 0..{len(splits_list) - 1}; "
+            "pass --folds among them"
         )
     inference = context.plan["inference"]
     num_samples = int(num_samples or DEFAULT_NUM_SAMPLES)
@@ -309,14 +311,16 @@ def cross_validate(
     threshold = float(threshold if threshold is not None else inference["threshold"])
     if num_samples < 1 or steps < 1 or not 0.0 < threshold < 1.0:
         raise MedsegError(
-            f"num_samples {num_samples}, steps {steps}, threshold {threshold}: need positive counts and a threshold strictly between 0 and 1"
+            f"num_samples {num_samples}, steps {steps}, threshold {threshold}: "
+            "need positive counts and a threshold strictly between 0 and 1"
         )
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     layout = context.layout
     missing_raw = sorted({c for f in folds for c in splits_list[f]["val"]} - set(spec.case_ids()))
     if missing_raw:
         raise MedsegError(
-            f"{spec.root}: validation case(s) {', '.join(missing_raw[:5])} are not in this raw dataset; pass --raw with the dataset that was planned"
+            f"{spec.root}: validation case(s) {', '.join(missing_raw[:5])} are not in this raw dataset; "
+            "pass --raw with the dataset that was planned"
         )
     fold_summaries: dict[int, dict[str, Any]] = {}
     fold_rows: dict[int, list[dict[str, Any]]] = {}
@@ -325,7 +329,8 @@ def cross_validate(
         fold_dir = train_fold(context, fold, logging_file) if train else context.fold_dir(fold)
         if unfinished_stages(fold_dir):
             raise MedsegError(
-                f"{fold_dir}: fold {fold} is not trained ({', '.join(unfinished_stages(fold_dir))} unfinished); run without --train False"
+                f"{fold_dir}: fold {fold} is not trained ({', '.join(unfinished_stages(fold_dir))} unfinished); "
+                "run without --train False"
             )
         cases = sorted(splits_list[fold]["val"])
         record = predict_fold(

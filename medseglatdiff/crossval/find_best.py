@@ -59,7 +59,8 @@ def load_cv_summary(layout: CrossvalLayout) -> dict[str, Any]:
     """The cross-validation summary, or a clear error saying to run ``medseg cv`` first."""
     if not layout.summary.is_file():
         raise MedsegError(
-            f"{layout.summary}: no cross-validation of {layout.model_dir}; run `medseg cv --work WORK --bundle BUNDLE --folds 0 1 2 3 4` first"
+            f"{layout.summary}: no cross-validation of {layout.model_dir}; "
+            "run `medseg cv --work WORK --bundle BUNDLE --folds 0 1 2 3 4` first"
         )
     try:
         return json.loads(layout.summary.read_text(encoding="utf-8"))
@@ -175,7 +176,8 @@ def choose_threshold(
 def choose_postprocessing(
     masks: Sequence[np.ndarray], references: Sequence[Reference]
 ) -> tuple[list[str], list[dict[str, Any]], float]:
-    """nnU-Net's rule over :data:`POSTPROCESSING_STEPS` in order: keep a step when mean Dice rises and no class gets worse.
+    """nnU-Net's rule over :data:`POSTPROCESSING_STEPS` in order: keep a step when mean Dice rises and no class
+    gets worse.
 
     Returns:
         The steps kept, each trial's evidence, and the mean Dice after the kept steps.
@@ -206,23 +208,29 @@ def _reasons(
     num_cases: int,
 ) -> dict[str, str]:
     point = (
-        f"the fastest point of the speed/accuracy frontier (ensembles of {min_size}+ samples) within {tolerance:g} {metric} of the best "
-        f"({best[metric]:.4f} with {best['ensemble_size']} samples at {best['steps']} steps, {best['seconds_per_image']:.3g} s/image): "
+        f"the fastest point of the speed/accuracy frontier (ensembles of {min_size}+ samples) "
+        f"within {tolerance:g} {metric} of the best "
+        f"({best[metric]:.4f} with {best['ensemble_size']} samples at {best['steps']} steps, "
+        f"{best['seconds_per_image']:.3g} s/image): "
         f"{chosen[metric]:.4f} with {chosen['ensemble_size']} samples at {chosen['steps']} steps, "
-        f"{chosen['seconds_per_image']:.3g} s/image, on {num_cases} cross-validation cases (crossval/selection/frontier.md)"
+        f"{chosen['seconds_per_image']:.3g} s/image, on {num_cases} cross-validation cases "
+        "(crossval/selection/frontier.md)"
     )
     at_half = next((row["dice"] for row in threshold_table if abs(row["threshold"] - 0.5) < 1e-9), float("nan"))
     at_chosen = next(row["dice"] for row in threshold_table if abs(row["threshold"] - threshold) < 1e-9)
     tried = ", ".join(f"{row['threshold']:g}" for row in threshold_table)
     post = "; ".join(
-        f"{t['step']}: mean Dice {t['dice_before']:.4f} -> {t['dice_after']:.4f} ({'enabled' if t['enabled'] else 'not enabled: no gain'})"
+        f"{t['step']}: mean Dice {t['dice_before']:.4f} -> {t['dice_after']:.4f} "
+        f"({'enabled' if t['enabled'] else 'not enabled: no gain'})"
         for t in trials
     )
     return {
         "ensemble_size": point,
         "num_inference_steps": point,
-        "threshold": f"best mean Dice of the thresholds {tried}: {at_chosen:.4f} at {threshold:g} (0.5: {at_half:.4f}); crossval/selection/thresholds.csv",
-        "postprocessing": f"nnU-Net's rule (a step is kept when it raises the mean Dice and makes no class worse): {post}",
+        "threshold": f"best mean Dice of the thresholds {tried}: {at_chosen:.4f} at {threshold:g} "
+        f"(0.5: {at_half:.4f}); crossval/selection/thresholds.csv",
+        "postprocessing": "nnU-Net's rule (a step is kept when it raises the mean Dice and makes no class worse): "
+        f"{post}",
     }
 
 
@@ -289,7 +297,8 @@ def find_best_configuration(
         raise MedsegError(f"--metric {metric!r}: choose one of {', '.join(HIGHER_IS_BETTER)}")
     if min(steps) < 1 or not sizes or min(sizes) < 1 or max(sizes) > n:
         raise MedsegError(
-            f"--steps {steps} / --ensemble_sizes {sizes}: step counts must be positive and ensemble sizes within 1..{n} (the CV's samples per image; run `medseg cv --num_samples` for more)"
+            f"--steps {steps} / --ensemble_sizes {sizes}: step counts must be positive "
+            f"and ensemble sizes within 1..{n} (the CV's samples per image; run `medseg cv --num_samples` for more)"
         )
     if not all(0.0 < t < 1.0 for t in thresholds):
         raise MedsegError(f"--thresholds {thresholds}: every threshold must lie strictly between 0 and 1")

@@ -112,8 +112,10 @@ def frontier_markdown(rows: Sequence[Mapping[str, Any]], metric: str, num_cases:
     lines = [
         "# Speed/accuracy frontier: DDIM steps x ensemble size",
         "",
-        f"{num_cases} cross-validation case(s); accuracy: mean {metric} over cases; time: seconds of sampling per image. "
-        "Points on the frontier (no other point faster and at least as accurate) are marked; the choice is in the last column.",
+        f"{num_cases} cross-validation case(s); accuracy: mean {metric} over cases; "
+        "time: seconds of sampling per image. "
+        "Points on the frontier (no other point faster and at least as accurate) are marked; "
+        "the choice is in the last column.",
         "",
         "| steps | ensemble size | seconds / image | Dice | GED (lower is better) | HM-IoU | on frontier | chosen |",
         "|---|---|---|---|---|---|---|---|",

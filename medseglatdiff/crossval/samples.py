@@ -51,7 +51,8 @@ def read_raw_case(spec: DatasetSpec, case: str, fold: TrainedFold) -> RawCase:
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise MedsegError(
-            f"{missing[0]}: image of validation case {case!r} not found in the raw dataset {spec.root}; pass --raw with the dataset that was planned"
+            f"{missing[0]}: image of validation case {case!r} not found in the raw dataset {spec.root}; "
+            "pass --raw with the dataset that was planned"
         )
     input_dims = 3 if fold.info.get("slice_axis") is not None else int(fold.info["spatial_dims"])
     return read_input_case(InputCase(case, files), int(fold.info["num_channels"]), input_dims)
@@ -67,7 +68,8 @@ def sample_case(
     window_overlap: float = 0.25,
     max_batch: int | None = None,
 ) -> SampledCase:
-    """Preprocess ``raw`` with the fold's plan, sample ``num_samples`` masks with ``steps`` DDIM steps, map them back."""
+    """Preprocess ``raw`` with the fold's plan, sample ``num_samples`` masks with ``steps`` DDIM steps, map them
+    back."""
     arrays, properties = preprocess_arrays(raw, fold.preprocessing)
     properties["case_id"] = raw.case_id
     if torch.device(device).type == "cuda":

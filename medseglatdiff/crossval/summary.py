@@ -130,7 +130,8 @@ def summary_table(summary: Mapping[str, Any]) -> str:
         f"# Cross-validation of {summary['model']}",
         "",
         f"{summary['num_cases']} validation case(s) in fold(s) {', '.join(folds)} of {summary['splits']['num_folds']} "
-        f"({summary['splits']['file']}); {summary['num_samples']} samples per image, {summary['num_inference_steps']} DDIM steps, "
+        f"({summary['splits']['file']}); {summary['num_samples']} samples per image, "
+        f"{summary['num_inference_steps']} DDIM steps, "
         f"threshold {summary['threshold']}, seed {summary['seed']}.",
         "",
         f"Groups ({summary['splits']['group_kind'] or 'none'}): {summary['splits']['groups_check']}.",
@@ -147,13 +148,15 @@ def summary_table(summary: Mapping[str, Any]) -> str:
         arrow = " (lower is better)" if name in LOWER_IS_BETTER else ""
         per_fold = [_number(summary["per_fold"][k]["metrics"].get(name, {}).get("mean")) for k in folds]
         lines.append(
-            f"| {name}{arrow} | {_cell(folded['mean'], folded['std'])} | {_cell(stats['mean'], stats['std'])} | {stats['n']} | "
+            f"| {name}{arrow} | {_cell(folded['mean'], folded['std'])} | "
+            f"{_cell(stats['mean'], stats['std'])} | {stats['n']} | "
             + " | ".join("n/a" if not math.isfinite(v) else f"{v:.4f}" for v in per_fold)
             + " |"
         )
     lines += [
         "",
-        "Per case: `per_case.csv`; per fold: `fold_K/evaluation/` (per_case.csv, summary.json, figures/). Metrics: docs/metrics.md.",
+        "Per case: `per_case.csv`; per fold: `fold_K/evaluation/` (per_case.csv, summary.json, figures/). "
+        "Metrics: docs/metrics.md.",
         "",
     ]
     return "\n".join(lines)

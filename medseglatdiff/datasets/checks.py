@@ -181,7 +181,8 @@ def _read(path: Path, found: list[Problem]) -> LoadedImage | None:
                 UNREADABLE_FILE,
                 path,
                 str(exc).removeprefix(f"{path}: "),
-                "re-export or re-download this file (it may be truncated, corrupt or of another format than its name says)",
+                "re-export or re-download this file "
+                "(it may be truncated, corrupt or of another format than its name says)",
             )
         )
         return None
@@ -200,7 +201,8 @@ def _check_channel_count(job: CaseJob, images: list[LoadedImage], found: list[Pr
         problem(
             CHANNEL_COUNT_MISMATCH,
             tuple(image.path for image in images),
-            f"the case's files hold {sum(counts)} channel(s) ({per_file}); dataset.json channel_names expects {expected}",
+            f"the case's files hold {sum(counts)} channel(s) ({per_file}); "
+            f"dataset.json channel_names expects {expected}",
             f"channel_names ({names}) expects {expected} channel(s) per case in total; {fix}, "
             "or correct channel_names in dataset.json",
         )
@@ -257,7 +259,8 @@ def _check_mask(
         problem(
             kind,
             mask.path,
-            f"the {what} holds values {_short(present)}, {source} only {_short(list(allowed))}; unexpected: {_short(unexpected)}",
+            f"the {what} holds values {_short(present)}, {source} only {_short(list(allowed))}; "
+            f"unexpected: {_short(unexpected)}",
             hint,
         )
     )
@@ -270,8 +273,10 @@ def _compare_grid(reference: LoadedImage, other: LoadedImage, what: str, found: 
             problem(
                 SHAPE_MISMATCH,
                 files,
-                f"{what} shape {other.spatial_shape} differs from image shape {reference.spatial_shape} ({reference.path.name})",
-                f"the image, its channel files, label and rater masks must share one grid; resample or re-crop the {what}",
+                f"{what} shape {other.spatial_shape} differs from image shape {reference.spatial_shape} "
+                f"({reference.path.name})",
+                "the image, its channel files, label and rater masks must share one grid; "
+                f"resample or re-crop the {what}",
             )
         )
     ref, geo = reference.geometry, other.geometry
@@ -293,7 +298,8 @@ def _compare_grid(reference: LoadedImage, other: LoadedImage, what: str, found: 
                 files,
                 f"{what} origin/direction {_fmt(geo.origin)} / {_fmt_direction(geo)} differ from the image's "
                 f"{_fmt(ref.origin)} / {_fmt_direction(ref)}",
-                f"resample the {what} onto the image grid, or copy the image header (origin, direction) if only the header is wrong",
+                f"resample the {what} onto the image grid, "
+                "or copy the image header (origin, direction) if only the header is wrong",
             )
         )
 

@@ -293,7 +293,8 @@ def _bad_names(root: Path, ending: str, spec: DatasetSpec | None) -> list[Proble
                 BAD_FILE_NAME,
                 path,
                 message,
-                f"rename it to {patterns[path.parent.name]} (all files of a dataset share one file ending), or move it out",
+                f"rename it to {patterns[path.parent.name]} (all files of a dataset share one file ending), "
+                "or move it out",
             )
         )
     return found
@@ -386,7 +387,8 @@ def _counts(spec: DatasetSpec, images: dict[str, dict[int, Path]], raters: dict[
             problem(
                 RATER_COUNT_MISMATCH,
                 (root / RATERS_DIR, json_path),
-                f"{RATERS_DIR} holds {count} rater mask(s) but dataset.json declares no raters (num_raters 0 or absent)",
+                f"{RATERS_DIR} holds {count} rater mask(s) but dataset.json declares no raters "
+                "(num_raters 0 or absent)",
                 "set num_raters in dataset.json to the number of masks per case, or remove the ratersTr folder",
             )
         )
@@ -404,7 +406,8 @@ def _counts(spec: DatasetSpec, images: dict[str, dict[int, Path]], raters: dict[
                 problem(
                     RATER_COUNT_MISMATCH,
                     (*missing, *extra),
-                    f"case '{case}' has {len(have)} rater masks, dataset.json num_raters is {spec.num_raters} ({'; '.join(parts)})",
+                    f"case '{case}' has {len(have)} rater masks, dataset.json num_raters is {spec.num_raters} "
+                    f"({'; '.join(parts)})",
                     f"every case needs {RATERS_DIR}/{{case}}_r0 .. _r{spec.num_raters - 1}{spec.file_ending}; "
                     "an all-empty mask is valid for a rater who outlined nothing",
                 )

@@ -52,7 +52,8 @@ def series_files(datasets: Sequence[Any]) -> list[Path]:
         name = getattr(dataset, "filename", None)
         if not name or not Path(name).is_file():
             raise MedsegError(
-                f"DICOM instance {getattr(dataset, 'SOPInstanceUID', '?')} has no file on disk; the app reads series from files"
+                f"DICOM instance {getattr(dataset, 'SOPInstanceUID', '?')} has no file on disk; "
+                "the app reads series from files"
             )
         files.append(Path(name))
     return files

@@ -81,13 +81,15 @@ def resolve_model(path: str | os.PathLike) -> DeployModel:
     path = Path(path)
     if not path.exists():
         raise MedsegError(
-            f"{path}: model not found; pass -m with an exported bundle (medseg export --model TRAINED_DIR --out dist/NAME)"
+            f"{path}: model not found; pass -m with an exported bundle "
+            "(medseg export --model TRAINED_DIR --out dist/NAME)"
         )
     bundle = find_bundle(path)
     if bundle is None:
         if not (is_fold_dir(path) or any(p.is_dir() for p in path.glob("fold_*"))):
             raise MedsegError(
-                f"{path}: neither an exported bundle (configs/metadata.json + models/) nor a trained model folder; export one with `medseg export --model TRAINED_DIR --out dist/NAME`"
+                f"{path}: neither an exported bundle (configs/metadata.json + models/) nor a trained model folder; "
+                "export one with `medseg export --model TRAINED_DIR --out dist/NAME`"
             )
         info = load_model_info(find_folds(path)[0])
         return DeployModel(path, str(info.get("bundle_name") or path.name), "0.0.0", _segment_label(path))
@@ -96,7 +98,8 @@ def resolve_model(path: str | os.PathLike) -> DeployModel:
     model_dir = bundle / "models" / str(ours.get("configuration", ""))
     if not ours.get("configuration") or not model_dir.is_dir():
         raise MedsegError(
-            f"{bundle / METADATA}: names no trained folds under models/ (was it made by `medseg export`?); export the model again"
+            f"{bundle / METADATA}: names no trained folds under models/ (was it made by `medseg export`?); "
+            "export the model again"
         )
     return DeployModel(
         model_dir=model_dir,

@@ -133,7 +133,8 @@ class TrainingProgress:
             )
         total = sum(self.shares[s] for s in stages) or 1.0
         parts = [
-            f"{s.replace('_', ' ')} {100 * self.shares[s] / total:.0f}% (~{format_seconds(self.budget * self.shares[s] / total)})"
+            f"{s.replace('_', ' ')} {100 * self.shares[s] / total:.0f}% "
+            f"(~{format_seconds(self.budget * self.shares[s] / total)})"
             for s in stages
         ]
         skipped = [s.replace("_", " ") for s in STAGES if s not in stages]
@@ -229,7 +230,8 @@ class TrainingProgress:
         epoch_level_schedule: bool = True,
         evaluator: Any = None,
     ) -> StageProgress:
-        """The handler of stage ``name`` (attach it to the stage's trainer); ``evaluator``: whose metrics to record too."""
+        """The handler of stage ``name`` (attach it to the stage's trainer); ``evaluator``: whose metrics to record
+        too."""
         return StageProgress(self, name, optimizer, lr_scheduler, epoch_level_schedule, evaluator)
 
 

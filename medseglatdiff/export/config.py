@@ -34,7 +34,8 @@ class MissingArgumentError(MedsegError):
 def missing_argument(flag: str, meaning: str) -> Any:
     """Default of a required config value: raise, naming the flag (overriding the value skips this)."""
     raise MissingArgumentError(
-        f"{flag} is required: {meaning} (python -m monai.bundle run --config_file .../configs/{INFERENCE_CONFIG} --input_dir IN --output_dir OUT)"
+        f"{flag} is required: {meaning} "
+        f"(python -m monai.bundle run --config_file .../configs/{INFERENCE_CONFIG} --input_dir IN --output_dir OUT)"
     )
 
 
@@ -60,7 +61,8 @@ def locate_bundle_root(uid: str) -> str:
         if config.is_file() and _uid_of(config) == uid:
             return str(folder.resolve())
     raise MedsegError(
-        f"cannot find the folder of bundle {uid} (configs/{INFERENCE_CONFIG} with this bundle_uid); pass --bundle_root DIST/NAME"
+        f"cannot find the folder of bundle {uid} (configs/{INFERENCE_CONFIG} with this bundle_uid); "
+        "pass --bundle_root DIST/NAME"
     )
 
 
@@ -95,8 +97,14 @@ def inference_config(
         UID_KEY: uid,
         "bundle_root": f"$medseglatdiff.export.locate_bundle_root(@{UID_KEY})",
         "model_dir": f"$os.path.join(@bundle_root, 'models', '{configuration}')",
-        "input_dir": "$medseglatdiff.export.missing_argument('--input_dir', 'an image file or a folder of images (PNG/JPEG, NIfTI, MHA/NRRD, DICOM series)')",
-        "output_dir": "$medseglatdiff.export.missing_argument('--output_dir', 'the folder to write masks, probability and confidence maps into')",
+        "input_dir": (
+            "$medseglatdiff.export.missing_argument('--input_dir', "
+            "'an image file or a folder of images (PNG/JPEG, NIfTI, MHA/NRRD, DICOM series)')"
+        ),
+        "output_dir": (
+            "$medseglatdiff.export.missing_argument('--output_dir', "
+            "'the folder to write masks, probability and confidence maps into')"
+        ),
         "fold": None,
         "num_samples": int(num_samples),
         "num_inference_steps": int(num_inference_steps),

@@ -23,7 +23,8 @@ def bundle_readme(
     chosen = ""
     if selection:
         chosen = (
-            "\n`models/{c}/model_selection.json` (from `medseg find_best_configuration`) sets the threshold and the mask "
+            "\n`models/{c}/model_selection.json` (from `medseg find_best_configuration`) "
+            "sets the threshold and the mask "
             "postprocessing that `run` applies: {s}.\n"
         ).format(
             c=configuration,
@@ -40,7 +41,8 @@ Training data: {metadata["data_source"]}.
 
 ## Run it
 
-Needs `medseglatdiff` installed (`pip install -e .` in a clone of its repository) with its dependencies (MONAI {metadata["monai_version"]}, PyTorch {metadata["pytorch_version"]} or later). From any folder:
+Needs `medseglatdiff` installed (`pip install -e .` in a clone of its repository) with its dependencies
+(MONAI {metadata["monai_version"]}, PyTorch {metadata["pytorch_version"]} or later). From any folder:
 
 ```bash
 python -m monai.bundle run --config_file {name}/configs/inference.json --input_dir IN --output_dir OUT
@@ -61,7 +63,8 @@ Change any value of `configs/inference.json` on the command line: `--num_samples
 
 `network_def` is `medseglatdiff.export.EnsembleSampler`: the image autoencoder, the mask VAE, the latent denoiser
 and the latent scale factors of `{folds[0]}`. Its `forward` takes a normalised image patch
-`(B, {image["num_channels"]}, {shape})` (preprocessed as `models/{configuration}/{folds[0]}/plans.json` says) and returns
+`(B, {image["num_channels"]}, {shape})` (preprocessed as
+`models/{configuration}/{folds[0]}/plans.json` says) and returns
 `(B, {pred["num_channels"]}, {shape})`: {pred["num_channels"]} sampled foreground probabilities, each denoised from
 Gaussian noise with {ours["num_inference_steps"]} DDIM steps and decoded by the mask VAE. Their mean thresholded at
 {ours["threshold"]:g} is the mask. `model.pt` is its state dict; `model.ts` is a TorchScript **trace** made by

@@ -27,7 +27,8 @@ from medseglatdiff.training.stage import DONE_FILE, MODEL_FILE, load_trained
 
 TRAIN_HINT = (
     "train it first (`medseg train WORK --bundle NAME --fold K`, or `python -m monai.bundle run training "
-    "--config_file bundles/NAME/train.json --dataset_dir WORK --fold K`) and pass --model WORK/results/NAME/CONFIGURATION"
+    "--config_file bundles/NAME/train.json --dataset_dir WORK --fold K`) "
+    "and pass --model WORK/results/NAME/CONFIGURATION"
 )
 
 
@@ -101,7 +102,8 @@ def find_folds(model: str | os.PathLike, fold: int | str | None = None) -> list[
     if is_fold_dir(model):
         if wanted is not None and model.name != wanted:
             raise UntrainedModelError(
-                f"{model}: is one fold folder but --fold {fold} was asked; pass the configuration folder {model.parent} or drop --fold"
+                f"{model}: is one fold folder but --fold {fold} was asked; "
+                f"pass the configuration folder {model.parent} or drop --fold"
             )
         candidates = [model]
     else:
@@ -110,7 +112,8 @@ def find_folds(model: str | os.PathLike, fold: int | str | None = None) -> list[
             candidates = [p for p in candidates if p.name == wanted]
             if not candidates:
                 raise UntrainedModelError(
-                    f"{model / wanted}: not found (fold folders here: {', '.join(p.name for p in model.glob('fold_*')) or 'none'}); {TRAIN_HINT}"
+                    f"{model / wanted}: not found "
+                    f"(fold folders here: {', '.join(p.name for p in model.glob('fold_*')) or 'none'}); {TRAIN_HINT}"
                 )
     if not candidates:
         raise UntrainedModelError(
@@ -153,11 +156,13 @@ def load_fold(fold_dir: str | os.PathLike, device: str | torch.device = "cpu") -
         load_trained(segmenter.scaling, fold_dir / "denoiser", key="scaling")
     except RuntimeError as exc:  # state dict does not fit the networks of model.json
         raise MedsegError(
-            f"{fold_dir}: the weights do not fit the networks described in model.json ({exc}); re-run the training command"
+            f"{fold_dir}: the weights do not fit the networks described in model.json ({exc}); "
+            "re-run the training command"
         ) from exc
     if not segmenter.scaling.is_set:
         raise MedsegError(
-            f"{fold_dir / 'denoiser' / MODEL_FILE}: the latent scale factors are not set; retrain the denoiser (delete {fold_dir / 'denoiser'})"
+            f"{fold_dir / 'denoiser' / MODEL_FILE}: the latent scale factors are not set; "
+            f"retrain the denoiser (delete {fold_dir / 'denoiser'})"
         )
     segmenter.to(torch.device(device)).eval()
     return TrainedFold(fold_dir, info, preprocessing, segmenter)
@@ -170,9 +175,11 @@ def check_compatible(folds: list[TrainedFold]) -> None:
         for key in ("configuration", "spatial_dims", "num_channels", "slice_axis"):
             if other.info.get(key) != first.info.get(key):
                 raise MedsegError(
-                    f"{other.path}: {key} {other.info.get(key)!r} differs from {first.path} ({first.info.get(key)!r}); predict with one of them (--fold K)"
+                    f"{other.path}: {key} {other.info.get(key)!r} differs from {first.path} ({first.info.get(key)!r}); "
+                    "predict with one of them (--fold K)"
                 )
         if other.preprocessing != first.preprocessing:
             raise MedsegError(
-                f"{other.path}: planned preprocessing differs from {first.path}; the folds come from different plans, predict with one of them (--fold K)"
+                f"{other.path}: planned preprocessing differs from {first.path}; "
+                "the folds come from different plans, predict with one of them (--fold K)"
             )

@@ -14,7 +14,8 @@ OUTLINE_RGB = (255, 40, 40)
 
 
 def _to_rgb(image: np.ndarray) -> np.ndarray:
-    """(C, x, y) image -> (y, x, 3) uint8, percentile-scaled; RGB(A) shown in colour, anything else as its first channel in grey."""
+    """(C, x, y) image -> (y, x, 3) uint8, percentile-scaled; RGB(A) shown in colour, anything else as its first
+    channel in grey."""
     pixels = np.moveaxis(np.asarray(image, dtype=np.float64), 0, -1).swapaxes(0, 1)
     if pixels.shape[-1] not in (3, 4):
         pixels = pixels[..., :1]  # grey, or the first of several modalities (BraTS FLAIR)

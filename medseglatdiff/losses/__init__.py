@@ -1,4 +1,5 @@
-"""Losses MONAI lacks: the mask VAE's weighted cross-entropy, the autoencoders' KL-regularised losses, the denoiser's loss."""
+"""Losses MONAI lacks: the mask VAE's weighted cross-entropy, the autoencoders' KL-regularised losses, the
+denoiser's loss."""
 
 from medseglatdiff.losses.autoencoder import ImageAutoencoderLoss, MaskAutoencoderLoss, kl_divergence
 from medseglatdiff.losses.denoiser import DenoiserLoss, clean_latent_estimate, soft_dice_loss

@@ -113,7 +113,8 @@ def describe(conditioning: str, spatial: Sequence[int] | None = None) -> str:
     """One line for logs and plan reasons."""
     text = {
         "image_latent": "the frozen image autoencoder's latent (the published method)",
-        "image_pixels": "the image's pixels on the latent grid (space-to-depth), encoded by the denoiser's trainable first layers",
+        "image_pixels": "the image's pixels on the latent grid (space-to-depth), "
+        "encoded by the denoiser's trainable first layers",
         "image_latent_and_pixels": "the image autoencoder's latent and the image's pixels (space-to-depth)",
     }[check_conditioning(conditioning)]
     return text if spatial is None else f"{text}, latent grid {tuple(spatial)}"

@@ -110,8 +110,9 @@ def latent_denoiser(
     Args:
         spatial_dims: 2 or 3.
         mask_latent_channels: channels of the mask VAE's latent.
-        image_latent_channels: channels of the condition (:func:`~medseglatdiff.networks.conditioning.condition_channels`;
-            the image autoencoder's latent channels for the published conditioning).
+        image_latent_channels: channels of the condition
+            (:func:`~medseglatdiff.networks.conditioning.condition_channels`; the image autoencoder's latent
+            channels for the published conditioning).
         channels: width of each level.
         attention_levels: one flag per level (default: no attention).
         num_res_blocks: residual blocks per level.
@@ -122,7 +123,8 @@ def latent_denoiser(
     if not isinstance(num_head_channels, int):
         if len(num_head_channels) != len(channels):
             raise ValueError(
-                f"num_head_channels has {len(num_head_channels)} entries but channels has {len(channels)}; give one per level or a single int"
+                f"num_head_channels has {len(num_head_channels)} entries but channels has {len(channels)}; "
+                "give one per level or a single int"
             )
         num_head_channels = tuple(max(int(h), 1) for h in num_head_channels)
     return DiffusionModelUNet(
@@ -144,7 +146,8 @@ def noise_scheduler(
     schedule: str = "linear_beta",
     prediction_type: str = "epsilon",
 ) -> DDPMScheduler:
-    """DDPM forward process for training over ``num_train_timesteps`` steps; the denoiser predicts ``prediction_type``."""
+    """DDPM forward process for training over ``num_train_timesteps`` steps; the denoiser predicts
+    ``prediction_type``."""
     return DDPMScheduler(
         num_train_timesteps=num_train_timesteps,
         schedule=schedule,

@@ -94,8 +94,8 @@ def sample_masks(
 
     The N samples of all B images run as one batch of ``N * B`` latents (or chunks of ``max_batch``),
     each starting from its own Gaussian noise, denoised by ``scheduler`` (DDIM) with the condition
-    (:mod:`medseglatdiff.networks.conditioning`) concatenated on channels (MONAI's ``DiffusionInferer`` in ``"concat"`` mode), then decoded by the
-    mask VAE and passed through a sigmoid.
+    (:mod:`medseglatdiff.networks.conditioning`) concatenated on channels (MONAI's ``DiffusionInferer`` in
+    ``"concat"`` mode), then decoded by the mask VAE and passed through a sigmoid.
 
     Args:
         image_autoencoder: its encoder's posterior mean (times ``scaling.image``) is the ``image_latent``

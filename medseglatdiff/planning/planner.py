@@ -249,7 +249,10 @@ class Planner(PlanningRules):
         else:
             role = "one binary mask channel (sigmoid)" if in_channels == 1 else "one-hot classes (softmax)"
         if is_image:
-            attn_reason = f"latent grid {nets.latent}: attention at the latent level only with <= {self.MAX_ATTENTION_TOKENS} positions"
+            attn_reason = (
+                f"latent grid {nets.latent}: attention at the latent level only with <= "
+                f"{self.MAX_ATTENTION_TOKENS} positions"
+            )
             res_blocks = self.determine_num_res_blocks(grid.dims)
             nonlocal_attn = nets.nonlocal_attn
         else:

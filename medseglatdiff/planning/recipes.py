@@ -64,11 +64,11 @@ REASONS = {
         "grad_clip": "no gradient clipping",
     },
     "default": {
-        "conditioning": "the image's pixels on the latent grid (space-to-depth), encoded by the denoiser's own trainable "
-        "layers: the frozen image latent lost what the segmentation needs (docs/benchmarks.md, diagnosis), "
+        "conditioning": "the image's pixels on the latent grid (space-to-depth), encoded by the denoiser's own "
+        "trainable layers: the frozen image latent lost what the segmentation needs (docs/benchmarks.md, diagnosis), "
         "and no image autoencoder has to be trained (Kvasir-SEG, 2 CPU-min: Dice 0.59 vs 0.47)",
-        "prediction_type": "the denoiser predicts the clean mask latent (x0): measured far better than epsilon at equal "
-        "budget (Kvasir-SEG, 2 CPU-min: Dice 0.48 vs 0.34 with the same conditioning)",
+        "prediction_type": "the denoiser predicts the clean mask latent (x0): measured far better than epsilon at "
+        "equal budget (Kvasir-SEG, 2 CPU-min: Dice 0.48 vs 0.34 with the same conditioning)",
         "mask_loss_weight": "no loss on the decoded mask: BCE + Dice through the mask decoder lowered Dice in every "
         "measured setting (0.59 -> 0.35 at weight 1, 0.50 at 0.1) and costs a decoder pass per step",
         "mask_loss_timesteps": "unused (no mask loss)",

@@ -121,7 +121,8 @@ def case_dataset(
     missing = [r["path"] for r in records if not Path(r["path"]).is_file()]
     if missing:
         raise MedsegError(
-            f"{len(missing)} case(s) of the split are not preprocessed, e.g. {missing[0]}; run `medseg plan_and_preprocess` again"
+            f"{len(missing)} case(s) of the split are not preprocessed, e.g. {missing[0]}; "
+            "run `medseg plan_and_preprocess` again"
         )
     if not records:
         raise MedsegError(f"{folder}: no cases selected; check the fold and splits_final.json")
@@ -187,7 +188,8 @@ def data_loader(
     sampler: torch.utils.data.Sampler | None = None,
     drop_last: bool = False,
 ) -> DataLoader:
-    """A MONAI ``DataLoader`` with :func:`seed_worker`; a ``sampler`` (e.g. ``DistributedSampler``) replaces shuffling."""
+    """A MONAI ``DataLoader`` with :func:`seed_worker`; a ``sampler`` (e.g. ``DistributedSampler``) replaces
+    shuffling."""
     return DataLoader(
         dataset,
         batch_size=int(batch_size),

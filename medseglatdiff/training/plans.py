@@ -72,7 +72,8 @@ def training_plan(dataset_dir: str | os.PathLike, configuration: str | None = No
     name = configuration or ("3d" if "3d" in configurations else "2d")
     if name not in configurations:
         raise MedsegError(
-            f"{work / 'plans.json'}: configuration {name!r} not planned (planned: {', '.join(configurations)}); pass --settings#configuration with one of them"
+            f"{work / 'plans.json'}: configuration {name!r} not planned (planned: {', '.join(configurations)}); "
+            "pass --settings#configuration with one of them"
         )
     config = strip_reasons(configurations[name])
     data_folder = work / config["data_folder"]
@@ -140,7 +141,8 @@ def read_case_groups(work: str | os.PathLike) -> dict[str, str] | None:
         return {str(k): str(v) for k, v in dict(data["case_groups"]).items()}
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
         raise MedsegError(
-            f"{path}: unreadable ({exc}); re-run `medseg plan_and_preprocess` (or `medseg preprocess`) to write it again"
+            f"{path}: unreadable ({exc}); "
+            "re-run `medseg plan_and_preprocess` (or `medseg preprocess`) to write it again"
         ) from exc
 
 
@@ -165,7 +167,8 @@ def case_groups(plan: dict[str, Any], dataset_dir: str | os.PathLike | None = No
         where = Path(dataset_dir) / CASE_GROUPS_FILE if dataset_dir is not None else CASE_GROUPS_FILE
         raise MedsegError(
             f"{where} is missing and the raw dataset {raw} (plans.json raw_dataset) is not found, so the case groups "
-            "(patients, video sequences) for the folds are unknown; re-run `medseg preprocess --dataset RAW --out WORK` "
+            "(patients, video sequences) for the folds are unknown; "
+            "re-run `medseg preprocess --dataset RAW --out WORK` "
             f"(it writes {CASE_GROUPS_FILE}), or provide folds with `medseg cv --splits FILE`"
         )
     return dict(DatasetSpec.load(raw).case_groups)

@@ -167,12 +167,14 @@ def validate_splits(
             leaked = sorted({groups[c] for c in train if c in groups} & {groups[c] for c in val if c in groups})
             if leaked:
                 problems.append(
-                    f"fold {k} has group(s) {', '.join(leaked[:5])} in both 'train' and 'val' (e.g. one patient's slices)"
+                    f"fold {k} has group(s) {', '.join(leaked[:5])} in both 'train' and 'val' "
+                    "(e.g. one patient's slices)"
                 )
     split_groups = sorted(g for g, f in group_folds.items() if len(f) > 1)
     if split_groups:
         problems.append(
-            f"group(s) {', '.join(split_groups[:5])} are validated in several folds (one patient's cases must share a fold)"
+            f"group(s) {', '.join(split_groups[:5])} are validated in several folds "
+            "(one patient's cases must share a fold)"
         )
     if problems:
         raise SplitsError(f"{where}: " + "; ".join(problems) + "; fix the file, or delete it to create grouped folds")

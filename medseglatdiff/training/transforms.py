@@ -57,7 +57,8 @@ class LoadPreprocessedCased(MapTransform):
 
 
 def crop_with_padding(array: np.ndarray, start: Sequence[int], size: Sequence[int], value: float = 0.0) -> np.ndarray:
-    """``array[:, start:start+size]`` over the trailing spatial axes, padded with ``value`` where it leaves the array."""
+    """``array[:, start:start+size]`` over the trailing spatial axes, padded with ``value`` where it leaves the
+    array."""
     spatial = array.shape[1:]
     src, pad = [slice(None)], [(0, 0)]
     for s, n, dim in zip(start, size, spatial):
@@ -101,7 +102,8 @@ def _take_slice(d: dict[Hashable, Any], index: int) -> dict[Hashable, Any]:
 
 
 class RandPatchCropd(Randomizable, MapTransform):
-    """Cut a random region of ``size`` from the image and all masks, centred on foreground with ``foreground_probability``.
+    """Cut a random region of ``size`` from the image and all masks, centred on foreground with
+    ``foreground_probability``.
 
     As nnU-Net does, a share of the patches is forced to contain foreground (of the label or any rater),
     since lesions are small; the others are centred uniformly. Regions beyond the image are zero-padded.

@@ -1,4 +1,5 @@
-"""The MONAI Deploy application, run as ``python -m medseglatdiff.deploy -i IN -o OUT -m MODEL`` (needs the ``deploy`` extra)."""
+"""The MONAI Deploy application, run as ``python -m medseglatdiff.deploy -i IN -o OUT -m MODEL`` (needs the
+``deploy`` extra)."""
 
 from __future__ import annotations
 

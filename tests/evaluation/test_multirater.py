@@ -76,7 +76,8 @@ def test_ci_perfect_and_collapsed() -> None:
 
 def test_ci_harmonic_combination() -> None:
     parts = ci_score([A, C], [A, B])
-    # S_c: union(A, C) covers A (4 of 8 px of A∪B); D_max: A->1, B->0; D_a: V_Y = 1 (max=min), V_S = 1 - Dice(A, C) = 0.5
+    # S_c: union(A, C) covers A (4 of 8 px of A∪B); D_max: A->1, B->0; D_a: V_Y = 1 (max=min),
+    # V_S = 1 - Dice(A, C) = 0.5
     assert parts["combined_sensitivity"] == pytest.approx(0.5)
     assert parts["d_max"] == pytest.approx(0.5)
     assert parts["diversity_agreement"] == pytest.approx(0.5)

@@ -217,7 +217,7 @@ def test_model_folder_is_self_contained(lidc_trained, copy_raw_images, tmp_path:
     shutil.copytree(fold, copy, ignore=shutil.ignore_patterns("tensorboard", "checkpoint.pt"))
     images = copy_raw_images(lidc_trained.raw, lidc_trained.held_out[:1], tmp_path / "img")
     first = predict(images, tmp_path / "a", copy, **FAST)
-    again = predict(images, tmp_path / "b", lidc_trained.model, fold=0, **FAST)
+    predict(images, tmp_path / "b", lidc_trained.model, fold=0, **FAST)
     case = lidc_trained.held_out[0]
     assert first["folds"] == ["fold_0"]
     np.testing.assert_array_equal(

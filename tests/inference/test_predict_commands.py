@@ -1,4 +1,5 @@
-"""`medseg predict` / `medseg evaluate` / `medseg train` on the command line, and the bundles' inference.json on raw images."""
+"""`medseg predict` / `medseg evaluate` / `medseg train` on the command line, and the bundles' inference.json on
+raw images."""
 
 from __future__ import annotations
 

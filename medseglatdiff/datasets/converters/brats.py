@@ -50,7 +50,8 @@ class BratsLayout:
     label_map: tuple[tuple[int, int], ...]
 
     def file(self, case_dir: Path, pattern: str) -> Path:
-        """The file of ``pattern`` in ``case_dir`` (``.nii.gz`` or ``.nii``); the ``.nii.gz`` path when neither exists."""
+        """The file of ``pattern`` in ``case_dir`` (``.nii.gz`` or ``.nii``); the ``.nii.gz`` path when neither
+        exists."""
         stem = pattern.format(case=case_dir.name)
         for ending in NIFTI_ENDINGS:
             if (case_dir / f"{stem}{ending}").is_file():
@@ -214,7 +215,8 @@ def convert_brats(
     if layout is BRATS2021:
         extra = {
             "name": "BraTS2021",
-            "description": "RSNA-ASNR-MICCAI BraTS 2021 glioma MRI (FLAIR, T1, T1ce, T2); labels 0/1/2/4 remapped to 0/1/2/3",
+            "description": "RSNA-ASNR-MICCAI BraTS 2021 glioma MRI (FLAIR, T1, T1ce, T2); "
+            "labels 0/1/2/4 remapped to 0/1/2/3",
             "reference": "Baid U. et al., The RSNA-ASNR-MICCAI BraTS 2021 Benchmark on Brain Tumor Segmentation and "
             "Radiogenomic Classification, arXiv:2107.02314; Menze B.H. et al., IEEE TMI 34(10):1993-2024, 2015; "
             "Bakas S. et al., Sci Data 4:170117, 2017",
@@ -223,7 +225,8 @@ def convert_brats(
     else:
         extra = {
             "name": "BRATS2015_DeepMedic",
-            "description": "BRATS 2015 glioma MRI (FLAIR, T1c; intensity-normalised by DeepMedic), labels 0..4 as in BRATS 2013/2015",
+            "description": "BRATS 2015 glioma MRI (FLAIR, T1c; intensity-normalised by DeepMedic), "
+            "labels 0..4 as in BRATS 2013/2015",
             "reference": "Menze B.H. et al., The Multimodal Brain Tumor Image Segmentation Benchmark (BRATS), "
             "IEEE TMI 34(10):1993-2024, 2015",
             "licence": "CC BY-NC-SA 3.0 CH: attribution, non-commercial, share-alike",

@@ -52,7 +52,8 @@ def check_max_size(max_size: int | None) -> int | None:
         return None
     if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 8:
         raise MedsegError(
-            f"--max_size {max_size!r}: must be an integer of at least 8 (long side in pixels), or left out to keep the size"
+            f"--max_size {max_size!r}: must be an integer of at least 8 (long side in pixels), "
+            "or left out to keep the size"
         )
     return max_size
 
@@ -94,7 +95,8 @@ def unknown_layout(src: Path, name: str, layouts: Iterable[str]) -> MedsegError:
     """The error for a --src folder whose layout is not one the converter accepts."""
     listed = "\n".join(f"  - {layout}" for layout in layouts)
     return MedsegError(
-        f"{src}: not a {name} layout this converter accepts. Accepted layouts (under --src or one folder below it):\n{listed}\n"
+        f"{src}: not a {name} layout this converter accepts. "
+        f"Accepted layouts (under --src or one folder below it):\n{listed}\n"
         "See docs/converters.md."
     )
 

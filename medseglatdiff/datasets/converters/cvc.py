@@ -176,8 +176,8 @@ def convert_cvc_clinicdb(
             "name": "CVC-ClinicDB",
             "description": f"CVC-ClinicDB colonoscopy polyp frames ({layout} layout); groups are video sequences "
             f"(from the {table_source}), whose frames are near-duplicates",
-            "reference": "Bernal J. et al., WM-DOVA maps for accurate polyp highlighting in colonoscopy: Validation vs. "
-            "saliency maps from physicians, Comput Med Imaging Graph 43:99-111, 2015",
+            "reference": "Bernal J. et al., WM-DOVA maps for accurate polyp highlighting in colonoscopy: "
+            "Validation vs. saliency maps from physicians, Comput Med Imaging Graph 43:99-111, 2015",
             "licence": "research and educational use only; commercial use forbidden (dataset README). "
             "Images (c) Hospital Clinic Barcelona, ground truth (c) Computer Vision Center Barcelona",
             "converted_by": converted_by(NAME),

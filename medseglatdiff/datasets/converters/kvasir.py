@@ -78,7 +78,8 @@ def convert_kvasir_seg(
             "description": "Kvasir-SEG colonoscopy polyp segmentation (no patient ids: cases are not grouped)"
             + (f", long side at most {max_size} px" if max_size else ""),
             "reference": "Jha D. et al., Kvasir-SEG: A Segmented Polyp Dataset, MMM 2020, arXiv:1911.07069",
-            "licence": "free for academic and research use (cite Jha et al. 2020); commercial use needs the authors' permission",
+            "licence": "free for academic and research use (cite Jha et al. 2020); "
+            "commercial use needs the authors' permission",
             "converted_by": converted_by(NAME),
         },
         overwrite=overwrite,

@@ -86,7 +86,8 @@ def _distributed_cases(root: Path) -> tuple[list[LidcSource], int]:
                     slice_match = _SLICE_RE.match(path.name)
                     if slice_match and slice_match[1] not in images:
                         raise MedsegError(
-                            f"{path}: reader mask without a CT slice in {nodule / 'images'}; add the slice or remove the mask"
+                            f"{path}: reader mask without a CT slice in {nodule / 'images'}; "
+                            "add the slice or remove the mask"
                         )
             for number in sorted(images, key=int):
                 masks = tuple(d / f"slice-{number}.png" for d in mask_dirs)
@@ -114,7 +115,8 @@ def _sample_cases(root: Path) -> list[LidcSource]:
         match = _RATER_RE.match(stem)
         if not match or int(match["rater"]) >= NUM_RATERS:
             raise MedsegError(
-                f"{path}: reader masks must be named <id>_a0.png .. <id>_a{NUM_RATERS - 1}.png; rename or remove this file"
+                f"{path}: reader masks must be named <id>_a0.png .. <id>_a{NUM_RATERS - 1}.png; "
+                "rename or remove this file"
             )
         if match["case"] not in images:
             raise MedsegError(f"{path}: reader mask without an image {root / 'images' / (match['case'] + '.png')}")
@@ -135,7 +137,8 @@ def _sample_cases(root: Path) -> list[LidcSource]:
             match = _ID_RE.match(case_id)
             if not match:
                 raise MedsegError(
-                    f"{image}: patient unknown; add {manifest} with columns id,patient or name the case <patient>_n<k>_s<n>"
+                    f"{image}: patient unknown; add {manifest} with columns id,patient "
+                    "or name the case <patient>_n<k>_s<n>"
                 )
             patient = match["patient"]
         sources.append(LidcSource(case_id, image, tuple(found[k] for k in range(NUM_RATERS)), patient))
@@ -163,7 +166,8 @@ def load_case(source: LidcSource) -> CaseData:
     for path, mask in zip(source.masks, raters):
         if mask.shape != image.shape:
             raise MedsegError(
-                f"{path}: mask is {mask.shape[1]}x{mask.shape[2]} but {source.image} is {image.shape[1]}x{image.shape[2]}"
+                f"{path}: mask is {mask.shape[1]}x{mask.shape[2]} "
+                f"but {source.image} is {image.shape[1]}x{image.shape[2]}"
             )
     return CaseData(
         case_id=source.case_id,
@@ -200,7 +204,8 @@ def convert_lidc(
         "description": f"LIDC-IDRI lung-nodule CT crops with {NUM_RATERS} reader outlines ({layout} layout); "
         "labelsTr is the majority vote (at least 2 of 4 readers); empty reader masks are real disagreement",
         "reference": "Armato S.G. III et al., The Lung Image Database Consortium (LIDC) and Image Database Resource "
-        "Initiative (IDRI), Medical Physics 38(2):915-931, 2011; Data from LIDC-IDRI, TCIA, doi:10.7937/K9/TCIA.2015.LO9QL9SX",
+        "Initiative (IDRI), Medical Physics 38(2):915-931, 2011; "
+        "Data from LIDC-IDRI, TCIA, doi:10.7937/K9/TCIA.2015.LO9QL9SX",
         "licence": "CC BY 3.0 (The Cancer Imaging Archive): attribution required",
         "converted_by": converted_by(NAME),
     }
