@@ -38,7 +38,7 @@ from medseglatdiff.inference.model_info import MODEL_INFO_FILE, NETWORKS
 from medseglatdiff.inference.model_loading import TrainedFold, check_compatible, find_folds, load_fold
 from medseglatdiff.inference.predict import resolve_settings
 from medseglatdiff.inference.selection import MODEL_SELECTION_FILE, find_model_selection, load_model_selection
-from medseglatdiff.io.atomic import write_json_atomic, write_text_atomic
+from medseglatdiff.io.atomic import permissions_for, write_json_atomic, write_text_atomic
 from medseglatdiff.planning.plans_io import PLANS_FILE
 from medseglatdiff.resources import license_text
 from medseglatdiff.training.bundle import SETTINGS_FILE
@@ -157,6 +157,7 @@ def export(
     name = name or out.name
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    os.chmod(tmp, permissions_for("folder"))  # mkdtemp makes it 0700; the bundle is shared like any folder
     try:
         models = tmp / "models"
         for trained in folds:

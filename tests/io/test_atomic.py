@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
-from medseglatdiff.io.atomic import atomic_path, write_json_atomic
+from medseglatdiff.io.atomic import atomic_path, current_umask, write_json_atomic, write_text_atomic
 
 
 def test_json_written_and_no_temporary_left(tmp_path: Path) -> None:
@@ -32,3 +34,16 @@ def test_temporary_keeps_compound_suffix(tmp_path: Path) -> None:
         assert tmp.name.endswith(".nii.gz")
         tmp.write_bytes(b"x")
     assert (tmp_path / "vol.nii.gz").exists()
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_atomic_files_respect_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    previous = os.umask(umask)
+    try:
+        assert current_umask() == umask
+        write_json_atomic(tmp_path / "a.json", {"x": 1})
+        write_text_atomic(tmp_path / "b.txt", "text")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "b.txt").stat().st_mode) == mode
