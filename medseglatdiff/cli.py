@@ -199,7 +199,8 @@ def preprocess(
         clean=clean,
     )
     for name, count in counts.items():
-        print(f"{name}: {count['written']} cases written, {count['skipped']} up to date")
+        removed = f", {count['removed']} removed (no longer in the raw dataset)" if count.get("removed") else ""
+        print(f"{name}: {count['written']} cases written, {count['skipped']} up to date{removed}")
 
 
 @_user_errors
@@ -239,7 +240,8 @@ def plan_and_preprocess(
     print(f"fingerprint: {result['fingerprint']}" + ("" if result["fingerprint_computed"] else " (up to date)"))
     print(f"plans: {result['plans']}")
     for name, count in result["preprocessed"].items():
-        print(f"{name}: {count['written']} cases written, {count['skipped']} up to date")
+        removed = f", {count['removed']} removed (no longer in the raw dataset)" if count.get("removed") else ""
+        print(f"{name}: {count['written']} cases written, {count['skipped']} up to date{removed}")
 
 
 @_user_errors

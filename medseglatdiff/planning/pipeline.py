@@ -6,6 +6,8 @@ Paths are arguments; nothing is read from the environment.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 from medseglatdiff.datasets.dataset_json import DatasetSpec
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.io.json_files import read_json
+from medseglatdiff.io.locks import folder_lock
 from medseglatdiff.planning.fingerprint import (
     FINGERPRINT_FILE,
     FINGERPRINT_VERSION,
@@ -22,6 +25,11 @@ from medseglatdiff.planning.fingerprint import (
 )
 from medseglatdiff.planning.planner import Planner
 from medseglatdiff.planning.plans_io import PLANS_FILE, save_plans
+
+logger = logging.getLogger(__name__)
+
+# Written into the work folder by later stages; they belong to the dataset it was planned from.
+SPLITS_FILE = "splits_final.json"
 
 
 def load_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
@@ -59,6 +67,43 @@ def fingerprint_dataset(
         if existing is not None and existing.get("dataset_signature") == dataset_signature(spec):
             return existing, False
     return extract_fingerprint(spec, out, num_workers=num_workers, progress=progress), True
+
+
+def check_same_dataset(out: Path, spec: DatasetSpec, clean: bool) -> None:
+    """Refuse a work folder planned from another raw dataset (unless ``clean``: then its splits are dropped too)."""
+    planned = _planned_dataset(out)
+    here = str(Path(spec.root).resolve())
+    if planned is None or planned == here:
+        return
+    if _same_files(out, spec):
+        return  # the same dataset, moved
+    if not clean:
+        raise MedsegError(
+            f"{out}: planned from {planned}, not {here}; use another work folder for this dataset, or pass --clean to "
+            "plan it anew from this one (its fingerprint, plans, preprocessed cases and splits are replaced)"
+        )
+    logger.warning("%s was planned from %s; --clean: planning it anew from %s", out, planned, here)
+    from medseglatdiff.preprocessing.preprocess import CASE_GROUPS_FILE
+
+    for name in (SPLITS_FILE, CASE_GROUPS_FILE):
+        (out / name).unlink(missing_ok=True)
+
+
+def _planned_dataset(out: Path) -> str | None:
+    try:
+        plans = json.loads((out / PLANS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    raw = plans.get("raw_dataset") if isinstance(plans, dict) else None
+    return str(raw) if raw else None
+
+
+def _same_files(out: Path, spec: DatasetSpec) -> bool:
+    try:
+        fingerprint = json.loads((out / FINGERPRINT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(fingerprint, dict) and fingerprint.get("dataset_signature") == dataset_signature(spec)
 
 
 def plan(
@@ -105,13 +150,16 @@ def plan_and_preprocess(
     ``recipe`` names the denoiser training recipe (``"default"``, or ``"published"`` for the method as published).
 
     Re-running skips finished work: the fingerprint is reused while the raw files are unchanged, and preprocessed
-    cases whose plan hash and raw files match are skipped. ``clean`` recomputes everything.
+    cases whose plan hash and raw files match are skipped; cases no longer in the raw dataset are removed. A work
+    folder planned from another dataset is refused unless ``clean``, which recomputes everything. The work folder is
+    locked while this runs.
 
     Returns:
         ``{"fingerprint": path, "fingerprint_computed": bool, "plans": path, "preprocessed": {config: counts}}``.
 
     Raises:
-        MedsegError: the dataset fails verification (every problem listed), or a later stage fails.
+        MedsegError: the dataset fails verification (every problem listed), the work folder belongs to another
+            dataset or is locked by another run, or a later stage fails.
     """
     from medseglatdiff.datasets.verify import verify_dataset
     from medseglatdiff.preprocessing.preprocess import preprocess
@@ -123,10 +171,12 @@ def plan_and_preprocess(
         raise MedsegError(report.format())
     out = Path(out)
     spec = DatasetSpec.load(dataset)
-    fingerprint, computed = fingerprint_dataset(spec, out, num_workers=num_workers, clean=clean, progress=progress)
-    plans = Planner(fingerprint, memory_gb=memory_gb, recipe=recipe).plan(configurations)
-    plans_path = save_plans(plans, out / PLANS_FILE)
-    counts = preprocess(spec, out, plans=plans, num_workers=num_workers, clean=clean, progress=progress)
+    with folder_lock(out, "plan_and_preprocess"):
+        check_same_dataset(out, spec, clean)
+        fingerprint, computed = fingerprint_dataset(spec, out, num_workers=num_workers, clean=clean, progress=progress)
+        plans = Planner(fingerprint, memory_gb=memory_gb, recipe=recipe).plan(configurations)
+        plans_path = save_plans(plans, out / PLANS_FILE)
+        counts = preprocess(spec, out, plans=plans, num_workers=num_workers, clean=clean, progress=progress)
     return {
         "fingerprint": str(out / FINGERPRINT_FILE),
         "fingerprint_computed": computed,

@@ -15,6 +15,7 @@ skipped when its properties name the same plan hash, raw-file signature and code
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,8 @@ from tqdm.auto import tqdm
 from medseglatdiff.datasets.dataset_json import DatasetSpec
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.io.atomic import atomic_path, write_json_atomic
+from medseglatdiff.io.locks import folder_lock
+from medseglatdiff.planning.pipeline import check_same_dataset
 from medseglatdiff.planning.plans_io import load_plans, preprocessing_hash, strip_reasons
 from medseglatdiff.preprocessing.case_io import CaseFiles, RawCase, read_case
 from medseglatdiff.preprocessing.cropping import background_values, bbox_shape, crop, nonzero_bbox
@@ -41,6 +44,8 @@ from medseglatdiff.preprocessing.resampling import (
     resample_label,
     separate_axis,
 )
+
+logger = logging.getLogger(__name__)
 
 PREPROCESSING_VERSION = 2
 CASE_GROUPS_FILE = "case_groups.json"
@@ -181,10 +186,26 @@ def preprocess(
         progress: show progress bars.
 
     Returns:
-        ``{configuration: {"written": n, "skipped": m}}``.
+        ``{configuration: {"written": n, "skipped": m, "removed": k}}`` (``removed``: cases no longer in the raw
+        dataset, deleted from the work folder).
     """
     spec = dataset if isinstance(dataset, DatasetSpec) else DatasetSpec.load(dataset)
     out = Path(out)
+    with folder_lock(out, "preprocess"):
+        if plans is None:
+            check_same_dataset(out, spec, clean)
+        return _preprocess(spec, out, plans, configurations, num_workers, clean, progress)
+
+
+def _preprocess(
+    spec: DatasetSpec,
+    out: Path,
+    plans: str | os.PathLike | Mapping[str, Any] | None,
+    configurations: Sequence[str] | None,
+    num_workers: int,
+    clean: bool,
+    progress: bool,
+) -> dict[str, dict[str, int]]:
     if plans is None or not isinstance(plans, Mapping):
         plans = load_plans(out if plans is None else plans)
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
@@ -218,5 +239,22 @@ def preprocess(
         else:
             results = [preprocess_case(job) for job in tqdm(jobs, **bar)]
         written = sum(done for _, done in results)
-        summary[name] = {"written": written, "skipped": len(results) - written}
+        removed = remove_stale_cases(out_dir, set(cases))
+        summary[name] = {"written": written, "skipped": len(results) - written, "removed": len(removed)}
     return summary
+
+
+def remove_stale_cases(out_dir: Path, cases: set[str]) -> list[str]:
+    """Delete preprocessed cases that are no longer in the raw dataset (so they are never trained on)."""
+    stale = sorted(p.stem for p in out_dir.glob("*.npz") if p.stem not in cases)
+    for case in stale:
+        for path in case_paths(out_dir, case):
+            path.unlink(missing_ok=True)
+    if stale:
+        logger.warning(
+            "%s: removed %d preprocessed case(s) no longer in the raw dataset: %s",
+            out_dir,
+            len(stale),
+            ", ".join(stale[:10]) + (" ..." if len(stale) > 10 else ""),
+        )
+    return stale

@@ -26,6 +26,7 @@ from monai.bundle import ConfigParser
 from medseglatdiff.engines.distributed import is_main_process
 from medseglatdiff.errors import BundleCommandError, MedsegError, user_error
 from medseglatdiff.io.atomic import write_text_atomic
+from medseglatdiff.io.locks import folder_lock
 from medseglatdiff.resources import bundle_names, bundles_dir, configs_dir
 
 logger = logging.getLogger(__name__)
@@ -184,13 +185,22 @@ def run_bundle(
     A training run records its settings in ``<output_dir>/settings.json`` and what inference needs in
     ``model.json`` + a ``plans.json`` copy (:mod:`medseglatdiff.inference.model_info`); any other run (``inference``,
     ``evaluate``) starts from those, so the networks are rebuilt exactly as they were trained, and the
-    run's own settings apply on top.
+    run's own settings apply on top. A training run locks its fold folder (:mod:`medseglatdiff.io.locks`).
     """
     parser = build_parser(config, settings, overlays, **values)
     settings_file = _output_dir(parser) / SETTINGS_FILE
+    if run_id == "training" and int(os.environ.get("RANK", "0")) == 0:  # one lock per fold (rank 0 under torchrun)
+        with folder_lock(settings_file.parent, "training"):
+            return _run_parsed(parser, config, run_id, settings, settings_file)
     if run_id != "training" and settings_file.is_file():
         trained = json.loads(settings_file.read_text(encoding="utf-8"))
         parser = build_parser(config, merge_settings(trained, settings), overlays, **values)
+    return _run_parsed(parser, config, run_id, settings, settings_file)
+
+
+def _run_parsed(
+    parser: ConfigParser, config: str, run_id: str, settings: Mapping[str, Any] | None, settings_file: Path
+) -> list[Any]:
     parser.parse(reset=True)
     run_expressions(parser, "initialize")
     if run_id == "training":

@@ -21,7 +21,7 @@ def _planned(raw, work):
 def test_lidc_cases_written_with_raters(lidc_raw, tmp_path):
     work = _planned(lidc_raw, tmp_path / "work")
     counts = preprocess(lidc_raw.root, work, progress=False)
-    assert counts == {"2d": {"written": 8, "skipped": 0}}
+    assert counts == {"2d": {"written": 8, "skipped": 0, "removed": 0}}
     case = lidc_raw.case_ids()[0]
     data = np.load(work / "2d" / f"{case}.npz")
     raw_case = read_case(CaseFiles.from_spec(lidc_raw, case))
@@ -49,13 +49,13 @@ def test_lidc_cases_written_with_raters(lidc_raw, tmp_path):
 def test_idempotent_stale_and_clean(lidc_raw, tmp_path):
     work = _planned(lidc_raw, tmp_path / "work")
     assert preprocess(lidc_raw.root, work, progress=False)["2d"]["written"] == 8
-    assert preprocess(lidc_raw.root, work, progress=False)["2d"] == {"written": 0, "skipped": 8}
+    assert preprocess(lidc_raw.root, work, progress=False)["2d"] == {"written": 0, "skipped": 8, "removed": 0}
     # a raw file that changes makes its case stale
     case = lidc_raw.case_ids()[1]
     image_file = lidc_raw.image_files(case)[0]
     stat = image_file.stat()
     os.utime(image_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    assert preprocess(lidc_raw.root, work, progress=False)["2d"] == {"written": 1, "skipped": 7}
+    assert preprocess(lidc_raw.root, work, progress=False)["2d"] == {"written": 1, "skipped": 7, "removed": 0}
     # a changed preprocessing block makes every case stale; a changed batch size does not
     plans = load_plans(work)
     plans["configurations"]["2d"]["image_autoencoder"]["batch_size"] = 4
