@@ -19,7 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from medseglatdiff.errors import ImageReadError, MedsegError
-from medseglatdiff.io.readers import NATURAL_SUFFIXES, SUPPORTED_SUFFIXES, read_image, supported_suffix
+from medseglatdiff.io.geometry import Geometry
+from medseglatdiff.io.readers import (
+    NATURAL_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    LoadedImage,
+    read_image,
+    supported_suffix,
+)
 from medseglatdiff.preprocessing.case_io import RawCase
 
 logger = logging.getLogger(__name__)
@@ -148,7 +155,8 @@ def read_input_case(case: InputCase, num_channels: int, spatial_dims: int) -> Ra
     Raises:
         ImageReadError: a file is unreadable (truncated, corrupt, unsupported); the message names it.
         MedsegError: channels or dimensions do not fit the model, channel files disagree in shape, or a voxel is
-            NaN or infinite.
+            NaN or infinite. A volume of one slice (a single DICOM file) given to a 2D model is read as a 2D image
+            (``RawCase.source_geometry`` keeps its 3D grid for the outputs).
     """
     loaded = [read_image(path).require_finite() for path in case.files]
     first = loaded[0]
@@ -158,6 +166,11 @@ def read_input_case(case: InputCase, num_channels: int, spatial_dims: int) -> Ra
                 f"{item.path}: shape {item.spatial_shape} differs from {first.path} {first.spatial_shape}; "
                 "channel files of a case must share one grid"
             )
+    source_geometry = None
+    if spatial_dims == 2 and first.spatial_dims == 3 and first.spatial_shape[2] == 1:
+        source_geometry = first.geometry  # one slice (a single DICOM file or a one-slice series) for a 2D model
+        loaded = [single_slice_as_2d(item) for item in loaded]
+        first = loaded[0]
     if first.spatial_dims != spatial_dims:
         kind = {2: "2D images", 3: "3D volumes"}.get(spatial_dims, f"{spatial_dims}D images")
         raise MedsegError(
@@ -166,4 +179,11 @@ def read_input_case(case: InputCase, num_channels: int, spatial_dims: int) -> Ra
         )
     image = np.concatenate([np.asarray(item.array, dtype=np.float32) for item in loaded], axis=0)
     image = _match_channels(image, num_channels, case)
-    return RawCase(case.case_id, image, None, None, first.geometry)
+    return RawCase(case.case_id, image, None, None, first.geometry, source_geometry)
+
+
+def single_slice_as_2d(image: LoadedImage) -> LoadedImage:
+    """A (C, x, y, 1) volume as the 2D image (C, x, y), with the in-plane part of its geometry."""
+    geometry = image.geometry
+    plane = Geometry(geometry.spacing[:2], geometry.origin[:2], tuple(tuple(row[:2]) for row in geometry.direction[:2]))
+    return LoadedImage(image.array[..., 0], plane, image.path)

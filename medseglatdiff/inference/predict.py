@@ -15,10 +15,12 @@ and pooled into one ensemble.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from medseglatdiff.errors import MedsegError
-from medseglatdiff.inference.ensemble import summarize_samples
+from medseglatdiff.inference.ensemble import EnsembleSummary, summarize_samples
 from medseglatdiff.inference.inputs import InputCase, find_input_cases, read_input_case
 from medseglatdiff.inference.layout import PredictionLayout
 from medseglatdiff.inference.model_loading import TrainedFold, check_compatible, find_folds, load_fold
@@ -35,6 +37,7 @@ from medseglatdiff.inference.outputs import relative, write_case
 from medseglatdiff.inference.sampling import sample_image
 from medseglatdiff.inference.selection import ModelSelection, load_model_selection
 from medseglatdiff.io.atomic import write_json_atomic
+from medseglatdiff.io.locks import folder_lock
 from medseglatdiff.postprocessing.connected_components import apply_postprocessing
 from medseglatdiff.preprocessing.inverse import original_geometry, restore_probabilities
 from medseglatdiff.preprocessing.preprocess import preprocess_arrays
@@ -42,6 +45,7 @@ from medseglatdiff.preprocessing.preprocess import preprocess_arrays
 logger = logging.getLogger(__name__)
 
 PREDICTION_FILE = "prediction.json"
+OUTPUT_FOLDERS = ("probability", "confidence", "samples", "overlays")
 PREDICTION_VERSION = 1
 CONFIDENCE_DEFINITION = (
     "1 - H(mean probability), H the binary entropy in bits: 1 where all samples agree, 0 at a 50/50 split"
@@ -145,13 +149,17 @@ def predict_case(
         mask = apply_postprocessing(mask, settings["postprocessing"])
     mask = mask.astype(np.uint8) * np.uint8(info.get("mask", {}).get("value", 1))
     layout = PredictionLayout(output, case.output_ending)
+    geometry, image = original_geometry(properties), raw.image
+    if raw.source_geometry is not None:  # a one-slice volume predicted as 2D: back onto its own 3D grid
+        summary = EnsembleSummary(**{f.name: getattr(summary, f.name)[..., None] for f in fields(summary)})
+        mask, samples, image, geometry = mask[..., None], samples[..., None], image[..., None], raw.source_geometry
     paths = write_case(
         layout,
         case.case_id,
         summary,
         mask,
-        raw.image,
-        original_geometry(properties),
+        image,
+        geometry,
         samples if save_samples else None,
         settings["threshold"],
     )
@@ -213,11 +221,14 @@ def predict(
         The content written to ``output/prediction.json``.
 
     Raises:
-        ImageReadError: an input is missing, unsupported or unreadable (the message names the file).
-        MedsegError: the model folder is not trained, or an input does not fit the model.
+        ImageReadError: the input is missing or holds no supported image (the message names it).
+        MedsegError: the model folder is not trained, or ``output`` cannot be written (checked before any work).
+        PredictionFailures: after every other image was predicted and ``prediction.json`` written, when some
+            inputs were unreadable or did not fit the model (each is listed under ``failures``).
     """
     cases = find_input_cases(input)
     output = Path(output)
+    check_output_folder(output)
     _refuse_overwriting_inputs(cases, output)
     fold_dirs = find_folds(model, fold)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -233,7 +244,41 @@ def predict(
             len(folds),
             sum(shares),
         )
-    output.mkdir(parents=True, exist_ok=True)
+    with folder_lock(output, "predict"):
+        return _predict_cases(
+            cases,
+            output,
+            model,
+            folds,
+            selection,
+            settings,
+            sources,
+            shares,
+            save_samples,
+            seed,
+            window_overlap,
+            max_batch,
+            device,
+            progress,
+        )
+
+
+def _predict_cases(
+    cases: Sequence[InputCase],
+    output: Path,
+    model: str | os.PathLike,
+    folds: Sequence[TrainedFold],
+    selection: ModelSelection,
+    settings: dict[str, Any],
+    sources: dict[str, str],
+    shares: Sequence[int],
+    save_samples: bool,
+    seed: int,
+    window_overlap: float,
+    max_batch: int | None,
+    device: str,
+    progress: bool,
+) -> dict[str, Any]:
     logger.info(
         "predicting %d case(s) with %s (%s), %s samples, %d DDIM steps",
         len(cases),
@@ -242,11 +287,17 @@ def predict(
         shares,
         settings["num_inference_steps"],
     )
-    records = []
+    records, failures = [], []
     for case in tqdm(cases, desc="predicting", unit="image", disable=None if progress else True):
-        records.append(
-            predict_case(case, folds, shares, settings, output, save_samples, seed, window_overlap, max_batch, device)
-        )
+        try:
+            records.append(
+                predict_case(
+                    case, folds, shares, settings, output, save_samples, seed, window_overlap, max_batch, device
+                )
+            )
+        except MedsegError as exc:  # an unreadable or unfit image: report it, predict the others
+            logger.error("%s: not predicted: %s", case.case_id, exc)
+            failures.append({"case": case.case_id, "inputs": [str(f) for f in case.files], "error": str(exc)})
     info = folds[0].info
     record = {
         "prediction_version": PREDICTION_VERSION,
@@ -266,9 +317,79 @@ def predict(
         "mask": info.get("mask", {"value": 1, "meaning": "foreground"}),
         "confidence": CONFIDENCE_DEFINITION,
         "cases": records,
+        "failures": failures,
     }
-    write_json_atomic(output / PREDICTION_FILE, record)
+    write_json_atomic(output / PREDICTION_FILE, merge_with_earlier_record(record, output / PREDICTION_FILE))
+    if failures:
+        raise PredictionFailures(failures, len(cases), output)
     return record
+
+
+class PredictionFailures(MedsegError):
+    """Some inputs could not be predicted; the others were, and ``prediction.json`` lists both."""
+
+    def __init__(self, failures: Sequence[Mapping[str, Any]], total: int, output: Path) -> None:
+        first = failures[0]["error"]
+        super().__init__(
+            f"{len(failures)} of {total} image(s) not predicted (first: {first}); the other "
+            f"{total - len(failures)} are in {output}, and {output / PREDICTION_FILE} lists the failures"
+        )
+        self.failures = list(failures)
+
+
+# What makes two predictions into one folder comparable: the same model and sampling settings.
+RUN_KEYS = (
+    "model",
+    "folds",
+    "num_samples",
+    "num_inference_steps",
+    "threshold",
+    "postprocessing",
+    "seed",
+    "window_overlap",
+)
+
+
+def merge_with_earlier_record(record: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``record`` plus what an earlier ``prediction.json`` in the same folder recorded of cases not predicted now.
+
+    With the same model and settings the earlier cases join ``cases``; otherwise they are kept under
+    ``earlier_runs`` with their own settings, so the record describes every mask in the folder.
+    """
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return record
+    if not isinstance(earlier, dict) or not isinstance(earlier.get("cases"), list):
+        return record
+    now = {c["case"] for c in record["cases"]} | {f["case"] for f in record["failures"]}
+    kept = [c for c in earlier["cases"] if isinstance(c, dict) and c.get("case") not in now]
+    merged = dict(record)
+    runs = [r for r in earlier.get("earlier_runs", []) if isinstance(r, dict)]
+    if all(earlier.get(key) == record.get(key) for key in RUN_KEYS):
+        merged["cases"] = sorted([*kept, *record["cases"]], key=lambda c: str(c["case"]))
+    elif kept:
+        runs.append({**{key: earlier.get(key) for key in RUN_KEYS}, "cases": kept})
+    for run in runs:
+        run["cases"] = [c for c in run.get("cases", []) if c.get("case") not in now]
+    runs = [run for run in runs if run["cases"]]
+    if runs:
+        merged["earlier_runs"] = runs
+    return merged
+
+
+def check_output_folder(output: Path) -> None:
+    """Refuse, before any work, an output path that is a file or holds a file where a sub-folder must go."""
+    if output.exists() and not output.is_dir():
+        raise MedsegError(f"{output}: is a file; -o must name a folder (it is created when missing)")
+    for name in OUTPUT_FOLDERS:
+        if (output / name).exists() and not (output / name).is_dir():
+            raise MedsegError(
+                f"{output / name}: is a file, but predict writes the folder {name}/ there; move it or choose another -o"
+            )
+    existing = next((p for p in (output, *output.parents) if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise MedsegError(f"{existing}: not writable; choose an output folder you can write to (-o)")
 
 
 def predict_with_bundle(

@@ -49,6 +49,8 @@ class RawCase:
         label: (1, x, y[, z]) integer label map, or None.
         raters: (R, x, y[, z]) binary rater masks, or None.
         geometry: the image grid's geometry.
+        source_geometry: the file's own 3D grid when a single-slice volume (e.g. one DICOM slice) was read as a
+            2D image; outputs go back onto it. None otherwise.
     """
 
     case_id: str
@@ -56,6 +58,7 @@ class RawCase:
     label: np.ndarray | None
     raters: np.ndarray | None
     geometry: Geometry
+    source_geometry: Geometry | None = None
 
 
 def _as_mask(array: np.ndarray, path: Path) -> np.ndarray:

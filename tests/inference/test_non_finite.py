@@ -1,7 +1,8 @@
-"""No silent garbage: NaN / infinite input voxels and NaN-producing models stop with a message naming the file."""
+"""No silent garbage: NaN inputs and NaN-producing models are errors naming the file; a folder is predicted robustly."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from medseglatdiff.errors import MedsegError
-from medseglatdiff.inference.predict import predict
+from medseglatdiff.inference.predict import PredictionFailures, predict
 from medseglatdiff.io import Geometry, read_image, write_image
 
 FAST = {"num_samples": 2, "steps": 2, "progress": False}
@@ -50,3 +51,54 @@ def test_a_model_that_samples_nan_writes_no_prediction(lidc_trained, copy_raw_im
     with pytest.raises(MedsegError, match="sampled NaN or infinite probabilities"):
         predict(images, tmp_path / "out", broken, **FAST)
     assert not list((tmp_path / "out").glob("*.png"))
+
+
+@pytest.mark.slow
+def test_one_unreadable_image_is_reported_and_the_others_predicted(
+    lidc_trained, copy_raw_images, tmp_path: Path
+) -> None:
+    images = copy_raw_images(lidc_trained.raw, lidc_trained.held_out[:2], tmp_path / "img")
+    broken = sorted(images.glob("*.png"))[0]
+    broken.write_bytes(broken.read_bytes()[:100])  # truncated
+    out = tmp_path / "out"
+    with pytest.raises(PredictionFailures, match=r"1 of 2 image\(s\) not predicted") as raised:
+        predict(images, out, lidc_trained.model, fold=0, **FAST)
+    record = json.loads((out / "prediction.json").read_text())
+    good = lidc_trained.held_out[1] if broken.name.startswith(lidc_trained.held_out[0]) else lidc_trained.held_out[0]
+    assert [c["case"] for c in record["cases"]] == [good] and (out / f"{good}.png").is_file()
+    assert len(record["failures"]) == 1 and str(broken) in record["failures"][0]["inputs"]
+    assert raised.value.failures == record["failures"]
+
+
+@pytest.mark.slow
+def test_output_path_problems_stop_before_any_work(lidc_trained, copy_raw_images, tmp_path: Path) -> None:
+    images = copy_raw_images(lidc_trained.raw, lidc_trained.held_out[:1], tmp_path / "img")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(MedsegError, match=r"file: is a file; -o must name a folder"):
+        predict(images, tmp_path / "file", lidc_trained.model, fold=0, **FAST)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "probability").write_text("x")
+    with pytest.raises(MedsegError, match=r"probability: is a file, but predict writes the folder probability/"):
+        predict(images, tmp_path / "out", lidc_trained.model, fold=0, **FAST)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["probability"]  # nothing half-written
+
+
+@pytest.mark.slow
+def test_two_predicts_into_one_folder_are_both_recorded(lidc_trained, copy_raw_images, tmp_path: Path) -> None:
+    first, second = lidc_trained.held_out[:2]
+    out = tmp_path / "out"
+    predict(copy_raw_images(lidc_trained.raw, [first], tmp_path / "a"), out, lidc_trained.model, fold=0, **FAST)
+    predict(copy_raw_images(lidc_trained.raw, [second], tmp_path / "b"), out, lidc_trained.model, fold=0, **FAST)
+    record = json.loads((out / "prediction.json").read_text())
+    assert sorted(c["case"] for c in record["cases"]) == sorted([first, second]) and "earlier_runs" not in record
+    predict(
+        copy_raw_images(lidc_trained.raw, [second], tmp_path / "c"),
+        out,
+        lidc_trained.model,
+        fold=0,
+        **{**FAST, "steps": 3},
+    )  # other settings: the earlier case keeps its own record
+    record = json.loads((out / "prediction.json").read_text())
+    assert [c["case"] for c in record["cases"]] == [second] and record["num_inference_steps"] == 3
+    assert [c["case"] for c in record["earlier_runs"][0]["cases"]] == [first]
+    assert record["earlier_runs"][0]["num_inference_steps"] == 2

@@ -13,7 +13,7 @@ from scipy import ndimage
 from medseglatdiff.errors import ImageReadError, MedsegError
 from medseglatdiff.evaluation.evaluate import evaluate
 from medseglatdiff.inference.model_loading import UntrainedModelError
-from medseglatdiff.inference.predict import predict
+from medseglatdiff.inference.predict import PredictionFailures, predict
 from medseglatdiff.inference.selection import ModelSelection, write_model_selection
 from medseglatdiff.io import Geometry, read_image, write_image
 
@@ -161,7 +161,7 @@ def test_unreadable_input_is_named(lidc_trained, tmp_path: Path) -> None:
     folder = tmp_path / "images"
     folder.mkdir()
     (folder / "broken_0000.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    with pytest.raises(ImageReadError, match="broken_0000.png.*cannot read"):
+    with pytest.raises(PredictionFailures, match="1 of 1 image.*broken_0000.png.*cannot read"):  # reported, not fatal
         predict(folder, tmp_path / "out", lidc_trained.model, fold=0, **FAST)
     with pytest.raises(ImageReadError, match="input not found"):
         predict(tmp_path / "absent", tmp_path / "out", lidc_trained.model, **FAST)
