@@ -40,6 +40,9 @@ LABEL_NOT_SINGLE_CHANNEL = "label_not_single_channel"
 UNEXPECTED_LABEL_VALUES = "unexpected_label_values"
 UNEXPECTED_RATER_VALUES = "unexpected_rater_values"
 ALL_BACKGROUND_LABEL = "all_background_label"
+MERGED_CLASSES = "merged_classes"
+UNSUPPORTED_LABELS = "unsupported_labels"
+IGNORED_DATASET_KEY = "ignored_dataset_key"
 
 #: Every kind in report order, with its severity.
 KINDS: dict[str, Severity] = {
@@ -64,6 +67,9 @@ KINDS: dict[str, Severity] = {
     UNEXPECTED_LABEL_VALUES: "error",
     UNEXPECTED_RATER_VALUES: "error",
     ALL_BACKGROUND_LABEL: "warning",
+    MERGED_CLASSES: "warning",
+    UNSUPPORTED_LABELS: "error",
+    IGNORED_DATASET_KEY: "warning",
 }
 
 #: Absolute and relative tolerance when comparing spacing, origin and direction of a case's files.

@@ -39,6 +39,12 @@ unexpected_rater_values  error    a rater mask is not binary {0, 1} (or holds no
 all_background_label     warning  the label is all background and, with raters, so is every rater mask. An empty
                                   rater mask, or an empty majority vote while some rater outlined something, is
                                   ordinary reader disagreement and is not reported.
+merged_classes           warning  ``labels`` has several foreground classes: they are trained and predicted as their
+                                  union (one foreground; multi-class training is not implemented yet).
+unsupported_labels       error    region labels (``regions_class_order``, label values given as lists) or an
+                                  ``ignore`` label: not implemented yet, and training them as plain classes would
+                                  give wrong masks without a word.
+ignored_dataset_key      warning  ``overwrite_image_reader_writer``: the reader is chosen from the file ending.
 ======================== ======== ==================================================================================
 
 Spacing, origin and direction are compared with ``numpy.allclose(rtol=1e-4, atol=1e-3)``.
@@ -64,12 +70,15 @@ from medseglatdiff.datasets.checks import (
     DATASET_JSON_INVALID,
     DATASET_JSON_MISSING,
     EMPTY_DATASET,
+    IGNORED_DATASET_KEY,
     IMAGE_WITHOUT_LABEL,
     KINDS,
     LABEL_WITHOUT_IMAGE,
+    MERGED_CLASSES,
     MISSING_CHANNEL_FILE,
     NUM_TRAINING_MISMATCH,
     RATER_COUNT_MISMATCH,
+    UNSUPPORTED_LABELS,
     CaseJob,
     Problem,
     check_case,
@@ -203,6 +212,7 @@ def verify_dataset(dataset: str | os.PathLike, num_workers: int = 1, progress: b
     if spec is not None:
         problems += _counts(spec, images, raters)
         problems += _groups(spec, images)
+        problems += _label_semantics(spec)
 
     jobs = [
         CaseJob(
@@ -412,6 +422,60 @@ def _counts(spec: DatasetSpec, images: dict[str, dict[int, Path]], raters: dict[
                     "an all-empty mask is valid for a rater who outlined nothing",
                 )
             )
+    return found
+
+
+def _label_semantics(spec: DatasetSpec) -> list[Problem]:
+    """What the project does with the labels, said before training: merged classes, unsupported kinds, ignored keys."""
+    path = spec.root / DATASET_JSON
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    found = []
+    labels = {str(k): v for k, v in spec.labels.items()}
+    regions = [name for name, value in labels.items() if isinstance(value, list)]
+    if regions or "regions_class_order" in raw:
+        found.append(
+            problem(
+                UNSUPPORTED_LABELS,
+                path,
+                f"region-based labels ({', '.join(regions) or 'regions_class_order'}) are not supported yet",
+                "give each class one integer value in 'labels' (the classes are then trained as their union), or use "
+                "a tool with region training until this project has it",
+            )
+        )
+    if "ignore" in labels:
+        found.append(
+            problem(
+                UNSUPPORTED_LABELS,
+                path,
+                f"the 'ignore' label (value {labels['ignore']}) is not excluded from losses and metrics yet",
+                "map the ignore voxels to background (0) in the label files and remove 'ignore' from 'labels'",
+            )
+        )
+    foreground = [name for name, value in labels.items() if isinstance(value, int) and value != 0 and name != "ignore"]
+    if len(foreground) > 1 and not regions:
+        found.append(
+            problem(
+                MERGED_CLASSES,
+                path,
+                f"{len(foreground)} foreground classes ({', '.join(foreground)}): they are trained and predicted as "
+                "their union, one foreground (multi-class training is not implemented yet)",
+                "nothing to do if the union is what you need (e.g. BraTS whole tumour); evaluate scores it against "
+                "the union of the reference classes",
+            )
+        )
+    if "overwrite_image_reader_writer" in raw:
+        found.append(
+            problem(
+                IGNORED_DATASET_KEY,
+                path,
+                f"'overwrite_image_reader_writer': {raw['overwrite_image_reader_writer']!r} is ignored",
+                "nothing to do: the reader is chosen from the file ending (NIfTI: nibabel; MHA/NRRD/DICOM: "
+                "SimpleITK; PNG/JPEG/TIFF: Pillow); remove the key to silence this",
+            )
+        )
     return found
 
 
