@@ -150,7 +150,10 @@ class TrainingStage:
     def run(self) -> dict[str, Any] | None:
         """Train (or skip, or resume) the stage; returns the content of ``done.json``."""
         marker = self.stage_dir / DONE_FILE
-        if marker.is_file() and not readable_torch_file(self.stage_dir / MODEL_FILE):
+        broken = marker.is_file() and not readable_torch_file(self.stage_dir / MODEL_FILE)
+        finished = marker.is_file() and not broken
+        barrier()  # every rank has looked at the marker before any rank writes one (else a rank skips, one waits)
+        if broken:
             logger.warning(
                 "stage %s: %s is missing or unreadable although %s exists; training the stage again",
                 self.name,
@@ -159,8 +162,7 @@ class TrainingStage:
             )
             if is_main_process():
                 marker.unlink(missing_ok=True)
-            barrier()
-        if marker.is_file():
+        if finished:
             logger.info("stage %s already finished (%s): skipped", self.name, marker)
             if self.progress is not None:
                 self.progress.skip(self.name)

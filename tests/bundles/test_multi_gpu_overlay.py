@@ -50,7 +50,11 @@ def test_two_process_gloo_training(lidc_work: Path, tmp_path: Path, tiny) -> Non
     ]
     for key, value in flatten_settings(settings).items():
         args += [f"--settings#{key}", repr(value)]
-    result = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=400)
+    try:
+        result = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=400)
+    except subprocess.TimeoutExpired as exc:  # show where the ranks were
+        out, err = (x.decode(errors="replace") if isinstance(x, bytes) else (x or "") for x in (exc.stdout, exc.stderr))
+        pytest.fail(f"torchrun timed out; output tail:\n{out[-3000:]}\n{err[-5000:]}")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "skipped" in json.loads(
