@@ -123,13 +123,27 @@ class TrainingProgress:
         """A stage that is not trained (finished earlier, or not needed) leaves its share to the others."""
         self.finished.add(stage)
 
-    def describe(self, trained: Mapping[str, bool]) -> str:
-        """The plan printed before training starts."""
+    def describe(self, trained: Mapping[str, bool], planned: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+        """The plan printed before training starts; ``planned``: estimated seconds of each stage's planned epochs."""
         stages = [s for s in STAGES if trained.get(s, True)]
         if self.budget is None:
+            if not planned:
+                return (
+                    "no time budget: each stage runs its planned epochs; its duration and ETA are logged once its "
+                    "first iterations are timed (pass --time_budget 20m to fit the run to a budget)"
+                )
+            total = sum(float(planned[s]["seconds"]) for s in stages if s in planned)
+            parts = [
+                f"{s.replace('_', ' ')} {planned[s]['epochs']} epochs, {planned[s]['iterations']} iterations "
+                f"x {planned[s]['step_s']:.3g} s ~ {format_seconds(float(planned[s]['seconds']))}"
+                for s in stages
+                if s in planned
+            ]
             return (
-                "no time budget: each stage runs its planned epochs; its duration and ETA are logged once its first "
-                "iterations are timed (pass --time_budget 20m to fit the run to a budget)"
+                f"no time budget: the planned epochs take about {format_seconds(total)} on this machine "
+                f"(ETA {_clock_time(total)}): {'; '.join(parts)} (each network's training step timed on a random "
+                "batch; data loading and checkpoints come on top, the autoencoder stages may stop earlier). Pass "
+                "--time_budget 20m to fit the run to a budget"
             )
         total = sum(self.shares[s] for s in stages) or 1.0
         parts = [

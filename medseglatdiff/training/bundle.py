@@ -151,7 +151,9 @@ def _save_model_files(parser: ConfigParser, output_dir: Path) -> None:
 
 
 def _announce(parser: ConfigParser) -> None:
-    """Print what the training will do (stages, time budget and ETA) before it starts."""
+    """Print what the training will do before it starts: stages, and the time budget's shares or, without a budget,
+    the estimated time of the planned epochs (:mod:`medseglatdiff.training.estimate`; ``estimate_time`` False skips it).
+    """
     from medseglatdiff.training.stage import DONE_FILE
 
     if "progress" not in parser or not is_main_process():
@@ -166,8 +168,13 @@ def _announce(parser: ConfigParser) -> None:
         elif not enabled:
             notes.append(f"{stage} not trained: {parser.get_parsed_content(f'{stage}#stage#skip_reason')}")
     progress = parser.get_parsed_content("progress")
+    planned = None
+    if progress.budget is None and any(trained.values()) and bool(parser.get("estimate_time", True)):
+        from medseglatdiff.training.estimate import estimate_stage_seconds
+
+        planned = estimate_stage_seconds(parser, trained)
     print(
-        f"training {parser.get_parsed_content('output_dir')}: {progress.describe(trained)}"
+        f"training {parser.get_parsed_content('output_dir')}: {progress.describe(trained, planned)}"
         + (f" ({'; '.join(notes)})" if notes else ""),
         flush=True,
     )
