@@ -4,7 +4,13 @@ No trainer subclass: each stage is a plain ``SupervisedTrainer`` given a ``prepa
 loss and handlers from this package (see ``configs/train.json``).
 """
 
-from medseglatdiff.engines.checkpoint import AtomicCheckpointSaver, RNGState, load_checkpoint, save_checkpoint
+from medseglatdiff.engines.checkpoint import (
+    AtomicCheckpointSaver,
+    RNGState,
+    TransformRNGState,
+    load_checkpoint,
+    save_checkpoint,
+)
 from medseglatdiff.engines.distributed import (
     NullSummaryWriter,
     barrier,
@@ -45,6 +51,7 @@ __all__ = [
     "LatentScaleHandler",
     "NullSummaryWriter",
     "RNGState",
+    "TransformRNGState",
     "barrier",
     "ddp",
     "destroy_process_group",

@@ -30,6 +30,55 @@ from medseglatdiff.io.torch_files import load_torch_file
 logger = logging.getLogger(__name__)
 
 
+class TransformRNGState:
+    """The random generators of a dataset's MONAI transforms (``Randomizable.R``), as a checkpointable object.
+
+    With ``num_workers=0`` the transforms run in the training process and their generators advance from epoch to
+    epoch; without this object a resumed stage would draw the augmentations of its first epochs again. (Loader
+    workers reseed their copies every epoch from the torch generator, which :class:`RNGState` restores.)
+    """
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def _transforms(self) -> list[Any]:
+        from monai.transforms import Randomizable
+
+        found: list[Any] = []
+
+        def walk(transform: Any) -> None:
+            if isinstance(transform, Randomizable):
+                found.append(transform)
+            for child in getattr(transform, "transforms", None) or []:
+                walk(child)
+
+        walk(getattr(self.dataset, "transform", None))
+        return found
+
+    def state_dict(self) -> dict[str, Any]:
+        states = {}
+        for index, transform in enumerate(self._transforms()):
+            _, keys, pos, has_gauss, cached = transform.R.get_state()
+            states[str(index)] = {
+                "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                "pos": int(pos),
+                "has_gauss": int(has_gauss),
+                "cached": float(cached),
+            }
+        return {"transforms": states}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        saved = state.get("transforms", {})
+        for index, transform in enumerate(self._transforms()):
+            if str(index) not in saved:
+                continue
+            item = saved[str(index)]
+            generator = np.random.RandomState()
+            keys = np.asarray(item["keys"].numpy(), dtype=np.uint32)
+            generator.set_state(("MT19937", keys, int(item["pos"]), int(item["has_gauss"]), float(item["cached"])))
+            transform.R = generator  # not set_random_state: on a Compose it would reseed the children
+
+
 class RNGState:
     """The process's random generators (Python, NumPy global, torch CPU and CUDA) as a checkpointable object."""
 

@@ -218,3 +218,41 @@ def test_time_budget_prints_the_plan_and_ends_on_time(lidc_work: Path, tmp_path:
             or "plateaued" in done["stop_reason"]
         )
     assert (out / "progress.png").is_file()
+
+
+@pytest.mark.slow
+def test_a_resumed_stage_reproduces_the_uninterrupted_losses(
+    lidc_work: Path, tmp_path: Path, tiny, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same seed, CPU, epochs of one pass: resuming from the epoch-1 checkpoint gives the same epoch losses."""
+    import shutil
+
+    from medseglatdiff.engines import checkpoint
+
+    save = checkpoint.save_checkpoint
+
+    def save_and_keep(path, objects):  # keep each epoch's rolling checkpoint, to resume from the first
+        written = save(path, objects)
+        if Path(path).name == "checkpoint.pt":
+            shutil.copy(path, Path(path).with_name(f"epoch_{int(objects['trainer'].state.epoch)}.pt"))
+        return written
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save_and_keep)
+
+    def run(out: Path) -> None:
+        settings = {**tiny(2, 64, epochs=3), "output_dir": str(out), "augment": True, "estimate_time": False}
+        settings["mask_autoencoder"].update(epoch_length=None, stop_target=None, stop_patience=100)
+        settings["denoiser"].update(max_epochs=1, epoch_length=1)
+        train(lidc_work, bundle="lidc", fold=0, settings=settings, logging_file=False)
+
+    run(tmp_path / "full")
+    shutil.copytree(tmp_path / "full", tmp_path / "resumed")
+    stage = tmp_path / "resumed" / "mask_autoencoder"
+    (stage / "done.json").unlink()
+    (stage / "model.pt").unlink()
+    shutil.copy(stage / "epoch_1.pt", stage / "checkpoint.pt")  # as if killed after epoch 1
+    shutil.rmtree(tmp_path / "resumed" / "denoiser")
+    run(tmp_path / "resumed")
+    full = json.loads((tmp_path / "full" / "mask_autoencoder" / "done.json").read_text())["epoch_losses"]
+    resumed = json.loads((stage / "done.json").read_text())["epoch_losses"]
+    assert len(full) == 3 and resumed == pytest.approx(full, rel=1e-6, abs=1e-7)
