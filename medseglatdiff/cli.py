@@ -1,8 +1,9 @@
 """The ``medseg`` command line: a thin `fire <https://github.com/google/python-fire>`_ layer.
 
 Every command is a plain Python function elsewhere in the package; the wrappers here only turn results
-into printed summaries and exit codes. Errors meant for the user (:class:`MedsegError`) print one clear
-message and exit with status 2; a failed verification exits with status 1.
+into printed summaries and exit codes. Errors meant for the user (:class:`MedsegError`) and known system errors
+(``OSError``: disk full, permission denied; ``MemoryError``) print one line, ``error: ...``, and exit with status
+2; a failed verification exits with status 1.
 """
 
 from __future__ import annotations
@@ -22,6 +23,17 @@ def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except MedsegError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except OSError as exc:  # a full disk, a missing permission, a vanished file: the system's own words
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except MemoryError:
+            print(
+                "error: out of memory; plan with less memory (medseg plan_and_preprocess --memory_gb G), lower the "
+                "batch size, or predict fewer samples at once",
+                file=sys.stderr,
+            )
             raise SystemExit(2) from None
 
     return wrapper

@@ -102,10 +102,13 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         raise ImageReadError(
             f"{path}: unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)} or a DICOM series folder"
         )
+    _check_declared_size(path, suffix)
     reader = _reader_for(suffix)
     try:
         native = reader.read(str(path))
         data, meta = reader.get_data(native)
+    except MemoryError as exc:
+        raise ImageReadError(f"{path}: does not fit in this machine's memory ({exc or 'MemoryError'})") from exc
     except Exception as exc:  # every backend raises its own types; report them all the same way
         raise ImageReadError(
             f"{path}: cannot read ({type(exc).__name__}: {exc}); the file may be truncated or corrupt"
@@ -122,3 +125,33 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
     else:
         geometry = Geometry.from_affine(np.asarray(meta["affine"]), spatial_dims)
     return LoadedImage(array=data, geometry=geometry, path=path)
+
+
+def available_memory_bytes() -> int | None:
+    """Physical memory of this machine (None where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_declared_size(path: Path, suffix: str) -> None:
+    """Refuse, before reading, a NIfTI whose header declares more voxels than the machine's memory can hold."""
+    if suffix not in NIFTI_SUFFIXES:
+        return
+    import nibabel
+
+    try:
+        header = nibabel.load(str(path)).header
+        shape = tuple(int(s) for s in header.get_data_shape())
+        itemsize = int(np.dtype(header.get_data_dtype()).itemsize)
+    except Exception:  # unreadable headers are reported by the reader itself
+        return
+    needed = int(np.prod(shape, dtype=np.float64)) * max(itemsize, 4)  # read as float32 at least
+    memory = available_memory_bytes()
+    if memory is not None and needed > memory:
+        raise ImageReadError(
+            f"{path}: its header declares {' x '.join(map(str, shape))} voxels ({needed / 2**30:.1f} GiB as read), "
+            f"more than this machine's {memory / 2**30:.1f} GiB of memory; the header is probably wrong (check "
+            "dim[] with nibabel) or the image must be cropped or downsampled first"
+        )

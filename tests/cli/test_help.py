@@ -24,3 +24,12 @@ def test_help_flag_goes_to_fire_whatever_else_is_given() -> None:
     assert help_as_fire_flag(["train", "work", "--help", "--fold", "1"]) == ["train", "--", "--help"]
     assert help_as_fire_flag(["train", "work", "--fold", "1"]) == ["train", "work", "--fold", "1"]
     assert help_as_fire_flag(["train", "--", "--help"]) == ["train", "--", "--help"]
+
+
+def test_system_errors_are_one_line_and_exit_2(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "out").write_text("a file where the raw dataset folder should go")
+    with pytest.raises(SystemExit) as raised:
+        main(["demo_data", "--out", str(tmp_path / "out" / "raw")])
+    err = capsys.readouterr().err
+    assert raised.value.code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err

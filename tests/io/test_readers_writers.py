@@ -103,3 +103,18 @@ def test_writer_refuses_values_that_do_not_fit_png(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="do not fit"):
         write_image(np.full((3, 4, 4), 300, np.int32), Geometry.identity(2), tmp_path / "x.png")
     assert not any(tmp_path.iterdir()), "a failed write must leave nothing behind"
+
+
+def test_a_nifti_header_larger_than_memory_is_refused_before_reading(tmp_path: Path) -> None:
+    import struct
+
+    import nibabel
+
+    from medseglatdiff.errors import ImageReadError
+
+    nibabel.save(nibabel.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4)), tmp_path / "small.nii")
+    raw = bytearray((tmp_path / "small.nii").read_bytes())
+    struct.pack_into("<8h", raw, 40, 3, 4000, 4000, 4000, 1, 1, 1, 1)  # dim[]: a broken header
+    (tmp_path / "huge.nii").write_bytes(bytes(raw))
+    with pytest.raises(ImageReadError, match=r"huge\.nii: its header declares 4000 x 4000 x 4000 voxels"):
+        read_image(tmp_path / "huge.nii")
