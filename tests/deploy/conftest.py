@@ -175,3 +175,70 @@ def single_thread(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def flair_slice_bundle(flair_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny 2D model (one axial FLAIR slice per case, as 2D NIfTI), exported with 2 samples, 2 steps."""
+    import torch
+
+    from medseglatdiff.datasets.raw_writer import CaseData, RawDatasetWriter
+    from medseglatdiff.export import export
+    from medseglatdiff.io.geometry import Geometry
+    from medseglatdiff.io.readers import read_image
+    from medseglatdiff.planning.pipeline import plan_and_preprocess
+    from medseglatdiff.training import train
+
+    root = tmp_path_factory.mktemp("flair_slices")
+    writer = RawDatasetWriter(root / "raw", {"0": "FLAIR"}, {"background": 0, "tumour": 1}, ".nii.gz")
+    writer.start()
+    cases = []
+    for image_path in sorted((flair_raw / "imagesTr").glob("*_0000.nii.gz")):
+        case = image_path.name[: -len("_0000.nii.gz")]
+        image, label = read_image(image_path), read_image(flair_raw / "labelsTr" / f"{case}.nii.gz")
+        for k in (SIZE // 2 - 2, SIZE // 2 + 2):
+            geometry = Geometry(image.geometry.spacing[:2], image.geometry.origin[:2], ((1.0, 0.0), (0.0, 1.0)))
+            data = CaseData(f"{case}_z{k}", [image.array[..., k]], geometry, label=label.array[..., k], group=case)
+            cases.append(writer.write_case(data))
+    writer.finish(cases)
+    work = root / "work"
+    plan_and_preprocess(root / "raw", work, memory_gb=4, progress=False)
+    ae = {
+        "channels": [8, 16],
+        "latent_channels": 1,
+        "num_res_blocks": 1,
+        "attention_levels": [False, False],
+        "with_encoder_nonlocal_attn": False,
+        "with_decoder_nonlocal_attn": False,
+    }
+    stage = {"max_epochs": 1, "epoch_length": 1, "lr": 2e-3, "batch_size": 2}
+    denoiser_net = {
+        "channels": [8, 16],
+        "attention_levels": [False, False],
+        "num_res_blocks": 1,
+        "num_head_channels": 8,
+    }
+    settings = {
+        "patch_size": [SIZE, SIZE],
+        "num_workers": 0,
+        "num_val_cases": 1,
+        "val_batch_size": 1,
+        "image_autoencoder": {**stage, "network_def": ae},
+        "mask_autoencoder": {**stage, "network_def": ae},
+        "denoiser": {
+            **stage,
+            "val_interval": 100,
+            "val_ensemble_size": 1,
+            "val_inference_steps": 1,
+            "network_def": denoiser_net,
+        },
+    }
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(work, bundle="lidc", fold=0, settings=settings, logging_file=False)
+        return export(
+            work / "results" / "lidc" / "2d", tmp_path_factory.mktemp("dist") / "slice", num_samples=2, steps=2
+        )
+    finally:
+        torch.set_num_threads(threads)

@@ -83,3 +83,24 @@ def test_image_file_gives_mask_and_confidence_in_its_format(
     assert mask.spatial_shape == source.spatial_shape and mask.geometry.allclose(source.geometry)
     assert set(np.unique(mask.array)) <= {0, 1}
     assert (out / "confidence" / "brats_2013_pat0001_1.nii.gz").is_file() and not list(out.glob("*.dcm"))
+
+
+def test_a_single_slice_series_with_a_2d_model_becomes_a_dicom_seg(
+    flair_slice_bundle: Path, flair_raw: Path, dicom_writer, tmp_path: Path
+) -> None:
+    import highdicom as hd
+    import pydicom
+
+    case = read_image(flair_raw / "imagesTr" / "brats_2013_pat0005_1_0000.nii.gz")
+    volume = np.clip(np.rint(case.array[0][..., 14:15] * 100), -3000, 3000).astype(np.int16)  # one slice
+    files = dicom_writer(volume, tmp_path / "input" / "study" / "series", spacing=case.geometry.spacing)
+    out = tmp_path / "output"
+    _run_app(tmp_path / "input", out, flair_slice_bundle.parent)
+    (seg_file,) = out.glob("*.dcm")
+    seg = hd.seg.segread(seg_file)
+    source = pydicom.dcmread(files[0])
+    assert seg.Modality == "SEG" and seg.StudyInstanceUID == source.StudyInstanceUID
+    pixels = seg.get_pixels_by_source_instance([source.SOPInstanceUID], segment_numbers=[1])[..., 0]
+    mask = read_image(out / f"{source.SeriesInstanceUID}.nii.gz")
+    assert mask.spatial_shape == (*volume.shape[:2], 1)  # the 2D prediction on the slice's own grid
+    np.testing.assert_array_equal(pixels[0].astype(np.uint8), mask.array[0][:, :, 0].T.astype(np.uint8))
