@@ -258,20 +258,21 @@ def plan_and_preprocess(
 
 @_user_errors
 def train(
-    dataset: str,
+    work: str,
     bundle: str = "lidc",
     fold: int | str = 0,
     overlays: tuple[str, ...] | list[str] = (),
     settings: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> None:
-    """Train the three stages of a bundle on a planned dataset -> DATASET/results/<bundle>/<configuration>/fold_K.
+    """Train the three stages of a bundle on a planned work folder -> WORK/results/<bundle>/<configuration>/fold_K.
 
-    Same as ``python -m monai.bundle run training --config_file bundles/<bundle>/train.json --dataset_dir DATASET``;
+    ``medseg train WORK --bundle lidc [--fold K] [--time_budget 20m]``; same as ``python -m monai.bundle run training
+    --config_file bundles/<bundle>/train.json --dataset_dir WORK``;
     finished stages are skipped and an interrupted stage resumes.
 
     Args:
-        dataset: the work folder written by ``medseg plan_and_preprocess``.
+        work: the work folder written by ``medseg plan_and_preprocess`` (``--dataset`` always names a raw dataset).
         bundle: isic, cvc, lidc, brats, or a path to a bundle folder.
         fold: cross-validation fold 0..4, or "all" (train on every case).
         overlays: extra shared configs, e.g. ``--overlays "['multi_gpu_train.json']"``.
@@ -280,9 +281,14 @@ def train(
     """
     from medseglatdiff.training import train as run_train
 
+    if "dataset" in overrides or "dataset_dir" in overrides:
+        raise MedsegError(
+            "medseg train takes the work folder as its first argument (medseg train WORK --bundle NAME); "
+            "--dataset names a raw dataset (medseg plan_and_preprocess --dataset RAW --out WORK)"
+        )
     flat = {(k[len("settings#") :] if k.startswith("settings#") else k): v for k, v in overrides.items()}
     run_train(
-        dataset,
+        work,
         bundle=bundle,
         fold=fold,
         overlays=list(overlays) if not isinstance(overlays, str) else [overlays],

@@ -33,3 +33,9 @@ def test_system_errors_are_one_line_and_exit_2(tmp_path, capsys: pytest.CaptureF
     err = capsys.readouterr().err
     assert raised.value.code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
     assert "Traceback" not in err
+
+
+def test_train_refuses_dataset_for_the_work_folder(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["train", str(tmp_path), "--dataset", str(tmp_path)])
+    assert raised.value.code == 2 and "takes the work folder as its first argument" in capsys.readouterr().err
