@@ -32,8 +32,8 @@ from medseglatdiff.crossval.layout import CrossvalLayout
 from medseglatdiff.crossval.samples import read_raw_case, sample_case, save_samples, stored
 from medseglatdiff.crossval.summary import aggregate, read_rows, summary_table, without_nan, write_per_case
 from medseglatdiff.datasets.dataset_json import DatasetSpec
+from medseglatdiff.engines.ensemble_summary import summarize_samples
 from medseglatdiff.errors import MedsegError
-from medseglatdiff.inference.ensemble import summarize_samples
 from medseglatdiff.inference.layout import PredictionLayout
 from medseglatdiff.inference.outputs import relative, write_case
 from medseglatdiff.io.atomic import write_json_atomic, write_text_atomic
@@ -230,7 +230,7 @@ def predict_fold(
 
 
 def _fold_info(fold_dir: Path) -> dict[str, Any]:
-    from medseglatdiff.inference.model_info import load_model_info
+    from medseglatdiff.training.model_info import load_model_info
 
     return load_model_info(fold_dir)
 

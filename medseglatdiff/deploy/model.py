@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from medseglatdiff.errors import MedsegError
-from medseglatdiff.inference.model_info import load_model_info
 from medseglatdiff.inference.model_loading import find_folds, is_fold_dir
+from medseglatdiff.training.model_info import load_model_info
 
 METADATA = Path("configs") / "metadata.json"
 

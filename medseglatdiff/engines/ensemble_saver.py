@@ -2,7 +2,7 @@
 
 Per case ``<save_dir>/<case>.npz`` holds (in the preprocessed space of the case) ``samples`` ``(N, *spatial)``
 float16 probabilities, ``mean``, ``mask`` (mean >= threshold) and ``confidence`` (1 - binary entropy of the
-mean, see :mod:`medseglatdiff.inference.ensemble`). ``summary.json`` lists per-case Dice of the mask against
+mean, see :mod:`medseglatdiff.engines.ensemble_summary`). ``summary.json`` lists per-case Dice of the mask against
 the reference label and, with ``multirater=True`` and rater masks, GED and HM-IoU of the binarised samples
 against the raters (:mod:`medseglatdiff.evaluation.multirater`), plus their means.
 """
@@ -19,8 +19,8 @@ import torch
 from ignite.engine import Engine, Events
 
 from medseglatdiff.engines.distributed import is_main_process
+from medseglatdiff.engines.ensemble_summary import summarize_samples
 from medseglatdiff.evaluation.multirater import generalized_energy_distance, hungarian_matched_iou, pairwise_dice
-from medseglatdiff.inference.ensemble import summarize_samples
 from medseglatdiff.io.atomic import atomic_path, write_json_atomic
 
 

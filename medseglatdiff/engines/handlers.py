@@ -13,7 +13,7 @@ from monai.transforms import MapTransform
 from torch import nn
 
 from medseglatdiff.engines.distributed import broadcast_tensor_, summary_writer
-from medseglatdiff.inference.ensemble import binary_entropy
+from medseglatdiff.engines.ensemble_summary import binary_entropy
 from medseglatdiff.networks.latent_diffusion import LatentScaling, encode_images, encode_masks
 
 logger = logging.getLogger(__name__)

@@ -34,7 +34,6 @@ from medseglatdiff.errors import MedsegError
 from medseglatdiff.export.config import INFERENCE_CONFIG, inference_config
 from medseglatdiff.export.metadata import bundle_metadata, verify_bundle
 from medseglatdiff.export.readme import bundle_readme
-from medseglatdiff.inference.model_info import MODEL_INFO_FILE, NETWORKS
 from medseglatdiff.inference.model_loading import TrainedFold, check_compatible, find_folds, load_fold
 from medseglatdiff.inference.predict import resolve_settings
 from medseglatdiff.inference.selection import MODEL_SELECTION_FILE, find_model_selection, load_model_selection
@@ -42,6 +41,7 @@ from medseglatdiff.io.atomic import permissions_for, write_json_atomic, write_te
 from medseglatdiff.planning.plans_io import PLANS_FILE
 from medseglatdiff.resources import license_text
 from medseglatdiff.training.bundle import SETTINGS_FILE
+from medseglatdiff.training.model_info import MODEL_INFO_FILE, NETWORKS
 from medseglatdiff.training.stage import DONE_FILE, MODEL_FILE
 
 logger = logging.getLogger(__name__)

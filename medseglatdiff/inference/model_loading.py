@@ -2,7 +2,7 @@
 
 ``TRAINED_DIR`` is either a configuration folder ``WORK/results/<bundle>/<configuration>`` holding ``fold_K/``
 folders, or one ``fold_K`` folder. A fold is trained when its three stages wrote ``done.json`` and ``model.pt``;
-its networks are rebuilt from ``model.json`` (see :mod:`medseglatdiff.inference.model_info`).
+its networks are rebuilt from ``model.json`` (see :mod:`medseglatdiff.training.model_info`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 import torch
 
 from medseglatdiff.errors import MedsegError
-from medseglatdiff.inference.model_info import NETWORKS, load_model_info, load_preprocessing
 from medseglatdiff.networks import (
     LatentDiffusionSegmenter,
     LatentScaling,
@@ -23,6 +22,7 @@ from medseglatdiff.networks import (
     latent_denoiser,
     mask_autoencoder,
 )
+from medseglatdiff.training.model_info import NETWORKS, load_model_info, load_preprocessing
 from medseglatdiff.training.stage import DONE_FILE, MODEL_FILE, load_trained
 
 TRAIN_HINT = (

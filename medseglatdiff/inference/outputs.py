@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medseglatdiff.inference.ensemble import EnsembleSummary
+from medseglatdiff.engines.ensemble_summary import EnsembleSummary
 from medseglatdiff.inference.layout import PredictionLayout
 from medseglatdiff.inference.overlay import write_overlay
 from medseglatdiff.io.geometry import Geometry

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from medseglatdiff.engines.ensemble_summary import EnsembleSummary, summarize_samples
 from medseglatdiff.errors import MedsegError
-from medseglatdiff.inference.ensemble import EnsembleSummary, summarize_samples
 from medseglatdiff.inference.inputs import InputCase, find_input_cases, read_input_case
 from medseglatdiff.inference.layout import PredictionLayout
 from medseglatdiff.inference.model_loading import TrainedFold, check_compatible, find_folds, load_fold

@@ -143,8 +143,8 @@ def _save_settings(path: Path, settings: Mapping[str, Any] | None) -> None:
 
 
 def _save_model_files(parser: ConfigParser, output_dir: Path) -> None:
-    """``model.json`` + a ``plans.json`` copy, so the fold folder predicts on its own (see inference.model_info)."""
-    from medseglatdiff.inference.model_info import write_model_files
+    """``model.json`` + a ``plans.json`` copy, so the fold folder predicts on its own (see training.model_info)."""
+    from medseglatdiff.training.model_info import write_model_files
 
     if is_main_process():
         write_model_files(parser, output_dir)
@@ -190,7 +190,7 @@ def run_bundle(
     """Build the merged config (:func:`build_parser`) and run its ``initialize``, ``run_id`` and ``finalize``.
 
     A training run records its settings in ``<output_dir>/settings.json`` and what inference needs in
-    ``model.json`` + a ``plans.json`` copy (:mod:`medseglatdiff.inference.model_info`); any other run (``inference``,
+    ``model.json`` + a ``plans.json`` copy (:mod:`medseglatdiff.training.model_info`); any other run (``inference``,
     ``evaluate``) starts from those, so the networks are rebuilt exactly as they were trained, and the
     run's own settings apply on top. A training run locks its fold folder (:mod:`medseglatdiff.io.locks`).
     """

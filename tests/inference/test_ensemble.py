@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medseglatdiff.inference.ensemble import binary_entropy, summarize_samples
+from medseglatdiff.engines.ensemble_summary import binary_entropy, summarize_samples
 
 
 def test_unanimous_and_split_pixels() -> None:
