@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from medseglatdiff.errors import BundleCommandError, MedsegError, user_error
+from medseglatdiff.planning.plans_io import PLANS_FILE
 
-PLANS_FILE = "plans.json"
 RUN_IDS = ("training", "inference", "evaluate")
 
 

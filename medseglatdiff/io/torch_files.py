@@ -33,9 +33,8 @@ def load_torch_file(path: str | os.PathLike, fix: str, map_location: str | torch
 
 
 def readable_torch_file(path: str | os.PathLike) -> bool:
-    """Whether ``path`` exists and loads (a quick check before trusting a finished stage)."""
-    try:
-        load_torch_file(path, fix="")
-    except (BrokenFileError, FileNotFoundError):
-        return False
-    return True
+    """Whether ``path`` looks like a complete torch file: a zip with its central directory (what ``torch.save``
+    writes). Cheap (the file's end is read, nothing unpickled); catches a truncated or non-torch file.
+    """
+    path = Path(path)
+    return path.is_file() and zipfile.is_zipfile(path)

@@ -117,14 +117,20 @@ def flair_raw(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 @pytest.fixture(scope="session")
 def flair_bundle(flair_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny 3D model trained one iteration per stage on the FLAIR crops, exported with 2 samples, 2 steps."""
-    import torch
-
-    from medseglatdiff.export import export
     from medseglatdiff.planning.pipeline import plan_and_preprocess
-    from medseglatdiff.training import train
 
     work = flair_raw.parent / "work"
     plan_and_preprocess(flair_raw, work, memory_gb=4, configurations=["3d"], progress=False)
+    return _train_and_export(work, "brats", "3d", 3, tmp_path_factory.mktemp("dist") / "flair")
+
+
+def _train_and_export(work: Path, bundle: str, configuration: str, spatial_dims: int, out: Path) -> Path:
+    """Train a tiny model one iteration per stage on ``work`` (one thread) and export it with 2 samples, 2 steps."""
+    import torch
+
+    from medseglatdiff.export import export
+    from medseglatdiff.training import train
+
     ae = {
         "channels": [8, 16],
         "latent_channels": 1,
@@ -134,8 +140,14 @@ def flair_bundle(flair_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> P
         "with_decoder_nonlocal_attn": False,
     }
     stage = {"max_epochs": 1, "epoch_length": 1, "lr": 2e-3, "batch_size": 2}
+    denoiser_net = {
+        "channels": [8, 16],
+        "attention_levels": [False, False],
+        "num_res_blocks": 1,
+        "num_head_channels": 8,
+    }
     settings = {
-        "patch_size": [SIZE] * 3,
+        "patch_size": [SIZE] * spatial_dims,
         "num_workers": 0,
         "num_val_cases": 1,
         "val_batch_size": 1,
@@ -146,21 +158,14 @@ def flair_bundle(flair_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> P
             "val_interval": 100,
             "val_ensemble_size": 1,
             "val_inference_steps": 1,
-            "network_def": {
-                "channels": [8, 16],
-                "attention_levels": [False, False],
-                "num_res_blocks": 1,
-                "num_head_channels": 8,
-            },
+            "network_def": denoiser_net,
         },
     }
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        train(work, bundle="brats", fold=0, settings=settings, logging_file=False)
-        return export(
-            work / "results" / "brats" / "3d", tmp_path_factory.mktemp("dist") / "flair", num_samples=2, steps=2
-        )
+        train(work, bundle=bundle, fold=0, settings=settings, logging_file=False)
+        return export(work / "results" / bundle / configuration, out, num_samples=2, steps=2)
     finally:
         torch.set_num_threads(threads)
 
@@ -180,14 +185,10 @@ def single_thread(monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture(scope="session")
 def flair_slice_bundle(flair_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny 2D model (one axial FLAIR slice per case, as 2D NIfTI), exported with 2 samples, 2 steps."""
-    import torch
-
     from medseglatdiff.datasets.raw_writer import CaseData, RawDatasetWriter
-    from medseglatdiff.export import export
     from medseglatdiff.io.geometry import Geometry
     from medseglatdiff.io.readers import read_image
     from medseglatdiff.planning.pipeline import plan_and_preprocess
-    from medseglatdiff.training import train
 
     root = tmp_path_factory.mktemp("flair_slices")
     writer = RawDatasetWriter(root / "raw", {"0": "FLAIR"}, {"background": 0, "tumour": 1}, ".nii.gz")
@@ -203,42 +204,4 @@ def flair_slice_bundle(flair_raw: Path, tmp_path_factory: pytest.TempPathFactory
     writer.finish(cases)
     work = root / "work"
     plan_and_preprocess(root / "raw", work, memory_gb=4, progress=False)
-    ae = {
-        "channels": [8, 16],
-        "latent_channels": 1,
-        "num_res_blocks": 1,
-        "attention_levels": [False, False],
-        "with_encoder_nonlocal_attn": False,
-        "with_decoder_nonlocal_attn": False,
-    }
-    stage = {"max_epochs": 1, "epoch_length": 1, "lr": 2e-3, "batch_size": 2}
-    denoiser_net = {
-        "channels": [8, 16],
-        "attention_levels": [False, False],
-        "num_res_blocks": 1,
-        "num_head_channels": 8,
-    }
-    settings = {
-        "patch_size": [SIZE, SIZE],
-        "num_workers": 0,
-        "num_val_cases": 1,
-        "val_batch_size": 1,
-        "image_autoencoder": {**stage, "network_def": ae},
-        "mask_autoencoder": {**stage, "network_def": ae},
-        "denoiser": {
-            **stage,
-            "val_interval": 100,
-            "val_ensemble_size": 1,
-            "val_inference_steps": 1,
-            "network_def": denoiser_net,
-        },
-    }
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(work, bundle="lidc", fold=0, settings=settings, logging_file=False)
-        return export(
-            work / "results" / "lidc" / "2d", tmp_path_factory.mktemp("dist") / "slice", num_samples=2, steps=2
-        )
-    finally:
-        torch.set_num_threads(threads)
+    return _train_and_export(work, "lidc", "2d", 2, tmp_path_factory.mktemp("dist") / "slice")
