@@ -340,7 +340,7 @@ def run_dataset(name: str, args: argparse.Namespace, device: torch.device) -> di
             def predict(images: torch.Tensor, model: Any = model, sch: Any = latent_scheduler) -> torch.Tensor:
                 return model.sample(
                     images, sch, num_samples=ensemble, generator=torch.Generator(device=device).manual_seed(args.seed)
-                )
+                )[:, :, 0]  # the one foreground channel
         elif method == "pixel":
             model, stats = train_pixel(pixel_plan, plan, loader, **common)
 
@@ -383,7 +383,7 @@ def run_dataset(name: str, args: argparse.Namespace, device: torch.device) -> di
                         sch,
                         num_samples=ensemble,
                         generator=torch.Generator(device=device).manual_seed(args.seed),
-                    )
+                    )[:, :, 0]
 
                 start = now()
                 swept = evaluate(predict_steps, eval_loader, device, ensemble, spec.scoring == "multirater")

@@ -32,12 +32,14 @@ from medseglatdiff.crossval.layout import CrossvalLayout
 from medseglatdiff.crossval.samples import read_raw_case, sample_case, save_samples, stored
 from medseglatdiff.crossval.summary import aggregate, read_rows, summary_table, without_nan, write_per_case
 from medseglatdiff.datasets.dataset_json import DatasetSpec
-from medseglatdiff.engines.ensemble_summary import summarize_samples
+from medseglatdiff.datasets.label_scheme import LabelScheme
+from medseglatdiff.engines.ensemble_summary import summarize_ensemble
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.inference.layout import PredictionLayout
 from medseglatdiff.inference.outputs import relative, write_case
 from medseglatdiff.io.atomic import write_json_atomic, write_text_atomic
 from medseglatdiff.preprocessing.inverse import original_geometry
+from medseglatdiff.training.model_info import model_label_scheme
 
 logger = logging.getLogger(__name__)
 
@@ -193,17 +195,17 @@ def predict_fold(
         trained = trained or load_fold(fold_dir, device)
         raw = read_raw_case(spec, case, trained)
         sampled = sample_case(raw, trained, num_samples, steps, seed, device, window_overlap, max_batch)
-        summary = summarize_samples(sampled.samples, threshold)
-        mask = summary.mask * int(trained.info.get("mask", {}).get("value", 1))
+        summary = summarize_ensemble(sampled.samples[:, None], model_label_scheme(trained.info), threshold)
         paths = write_case(
             prediction,
             case,
             summary,
-            mask,
+            summary.label_map,
             raw.image,
             original_geometry(sampled.properties),
-            sampled.samples,
+            sampled.samples[:, None],
             threshold,
+            model_label_scheme(trained.info),
         )
         save_samples(store, sampled.samples, steps, seed, sampled.seconds)  # last: marks the case finished
         records.append({"case": case, "outputs": relative(paths, out), "sampling_seconds": round(sampled.seconds, 4)})
@@ -290,7 +292,7 @@ def cross_validate(
         MedsegError: unplanned work folder, unknown bundle, bad splits file, missing raw dataset, or an
             unfinished fold with ``train=False``.
     """
-    from medseglatdiff.evaluation.evaluate import evaluate, foreground_classes
+    from medseglatdiff.evaluation.evaluate import evaluate
     from medseglatdiff.inference.model_loading import unfinished_stages
 
     context = CrossvalContext.create(work, bundle, settings, overlays, **overrides)
@@ -304,6 +306,13 @@ def cross_validate(
         raise MedsegError(
             f"fold(s) {absent or folds}: {splits_record['file']} has folds 0..{len(splits_list) - 1}; "
             "pass --folds among them"
+        )
+    scheme = LabelScheme.from_json(context.plan.get("label_scheme"))
+    if scheme.num_channels != 1:
+        raise MedsegError(
+            f"{work}: cross-validation scores one foreground, and this dataset has {scheme.describe()}; train the "
+            "folds with `medseg train --fold N` and score them with `medseg predict` + `medseg evaluate` (per "
+            "class/region metrics)"
         )
     inference = context.plan["inference"]
     num_samples = int(num_samples or DEFAULT_NUM_SAMPLES)
@@ -354,7 +363,11 @@ def cross_validate(
             layout.predictions(fold), spec.root, out=out, num_workers=num_workers, surface=surface, figures=figures
         )
         fold_rows[fold] = read_rows(out / "per_case.csv")
-    classes = next(iter(fold_summaries.values()))["classes"] if fold_summaries else foreground_classes(spec)
+    classes = (
+        next(iter(fold_summaries.values()))["classes"]
+        if fold_summaries
+        else {name: list(values) for name, values in zip(scheme.names, scheme.values)}
+    )
     summary = {
         "cv_version": CV_VERSION,
         "model": str(context.model_dir.resolve()),

@@ -26,6 +26,7 @@ from medseglatdiff.io.atomic import atomic_path
 from medseglatdiff.preprocessing.case_io import RawCase
 from medseglatdiff.preprocessing.inverse import restore_probabilities
 from medseglatdiff.preprocessing.preprocess import preprocess_arrays
+from medseglatdiff.training.model_info import model_label_scheme
 
 
 @dataclass
@@ -75,9 +76,14 @@ def sample_case(
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
+    if model_label_scheme(fold.info).num_channels != 1:
+        raise MedsegError(
+            f"{fold.path}: cross-validation scores one foreground; this model has "
+            f"{model_label_scheme(fold.info).describe()}. Use `medseg predict` and `medseg evaluate` (per class/region)"
+        )
     probabilities = sample_image(
         fold, arrays["image"], num_samples, steps, seed=seed, overlap=window_overlap, max_batch=max_batch, device=device
-    )
+    )[:, 0]  # the one foreground channel
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started

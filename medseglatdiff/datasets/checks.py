@@ -40,8 +40,7 @@ LABEL_NOT_SINGLE_CHANNEL = "label_not_single_channel"
 UNEXPECTED_LABEL_VALUES = "unexpected_label_values"
 UNEXPECTED_RATER_VALUES = "unexpected_rater_values"
 ALL_BACKGROUND_LABEL = "all_background_label"
-MERGED_CLASSES = "merged_classes"
-UNSUPPORTED_LABELS = "unsupported_labels"
+INVALID_LABEL_SCHEME = "invalid_label_scheme"
 IGNORED_DATASET_KEY = "ignored_dataset_key"
 
 #: Every kind in report order, with its severity.
@@ -67,8 +66,7 @@ KINDS: dict[str, Severity] = {
     UNEXPECTED_LABEL_VALUES: "error",
     UNEXPECTED_RATER_VALUES: "error",
     ALL_BACKGROUND_LABEL: "warning",
-    MERGED_CLASSES: "warning",
-    UNSUPPORTED_LABELS: "error",
+    INVALID_LABEL_SCHEME: "error",
     IGNORED_DATASET_KEY: "warning",
 }
 
@@ -163,7 +161,7 @@ def check_case(job: CaseJob) -> list[Problem]:
     for path in job.raters:
         rater = _read(path, found)
         if rater is not None:
-            _check_mask(rater, reference, (0, 1), UNEXPECTED_RATER_VALUES, "rater mask", found)
+            _check_mask(rater, reference, job.label_values, UNEXPECTED_RATER_VALUES, "rater mask", found)
             any_rater_foreground = any_rater_foreground or bool(rater.array.any())
     # With raters, an empty majority vote while some rater outlined something is ordinary disagreement.
     if label is not None and label.array.size and not label.array.any() and not any_rater_foreground:
@@ -254,11 +252,11 @@ def _check_mask(
     unexpected = [v for v in present if v not in allowed]
     if not unexpected:
         return
-    source = "rater masks must be binary" if kind == UNEXPECTED_RATER_VALUES else "dataset.json labels allow"
+    source = "dataset.json labels allow"
     if 255 in unexpected and set(present) <= {0, 255} | set(allowed):
         hint = HINT_0_255
     elif kind == UNEXPECTED_RATER_VALUES:
-        hint = "save each rater mask as 0/1 (foreground = 1)"
+        hint = "save each rater mask as a label map with the values of 'labels' (0/1 for one class)"
     else:
         hint = "add the missing classes to 'labels' in dataset.json, or fix the label file"
     found.append(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medseglatdiff.datasets.label_scheme import LabelScheme
 from medseglatdiff.errors import DatasetFormatError
 from medseglatdiff.io.json_files import read_json
 
@@ -135,6 +136,15 @@ class DatasetSpec:
         for value in self.labels.values():
             values.update(value if isinstance(value, list) else [value])
         return sorted(int(v) for v in values)
+
+    @property
+    def label_scheme(self) -> LabelScheme:
+        """What the label values mean (binary, classes or regions; see :mod:`medseglatdiff.datasets.label_scheme`).
+
+        Raises:
+            LabelSchemeError: regions without a matching ``regions_class_order`` or a misplaced ``ignore`` label.
+        """
+        return LabelScheme.from_labels(self.labels, self.extra.get("regions_class_order"))
 
     @classmethod
     def from_dict(cls, root: str | os.PathLike, data: dict[str, Any]) -> DatasetSpec:

@@ -23,9 +23,16 @@ Source = TypeVar("Source")
 
 
 def majority_vote(raters: Sequence[np.ndarray]) -> np.ndarray:
-    """Reference label from several binary rater masks: foreground where at least half the raters marked it."""
-    stack = np.stack([np.asarray(r) > 0 for r in raters])
-    return (2 * stack.sum(axis=0) >= len(raters)).astype(np.uint8)
+    """Reference label from several rater label maps: foreground where at least half the raters marked any class,
+    with the class most raters gave there (ties: the smaller value). Binary masks give the binary majority."""
+    stack = np.stack([np.asarray(r) for r in raters]).astype(np.int64)
+    foreground = 2 * (stack > 0).sum(axis=0) >= len(raters)
+    values = [int(v) for v in np.unique(stack) if v > 0]
+    if not values:
+        return np.zeros(stack.shape[1:], dtype=np.uint8)
+    counts = np.stack([(stack == v).sum(axis=0) for v in values])
+    winner = np.asarray(values, dtype=np.uint8)[counts.argmax(axis=0)]
+    return np.where(foreground, winner, 0).astype(np.uint8)
 
 
 @dataclass
@@ -37,7 +44,8 @@ class CaseData:
         channels: one array per image file, each (C, x, y[, z]); an RGB PNG is one array with C = 3.
         geometry: geometry shared by the image, label and rater masks.
         label: (1, x, y[, z]) integer label map, or None to derive it from ``raters`` by majority vote.
-        raters: binary masks, one per rater, each (1, x, y[, z]); None for single-label datasets.
+        raters: rater label maps (binary masks for one class), one per rater, each (1, x, y[, z]); None for
+            single-label datasets.
         group: patient / video sequence id, or None.
     """
 

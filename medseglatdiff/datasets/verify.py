@@ -35,15 +35,12 @@ nan_or_inf_in_image      error    an image holds NaN or infinite values.
 label_not_single_channel error    a label or rater mask has more than one channel (e.g. an RGB mask).
 unexpected_label_values  error    a label holds values that ``labels`` does not list, or non-integer values; masks
                                   saved as 0/255 get a hint saying so.
-unexpected_rater_values  error    a rater mask is not binary {0, 1} (or holds non-integer values).
+unexpected_rater_values  error    a rater mask holds values ``labels`` does not list (or non-integer values).
 all_background_label     warning  the label is all background and, with raters, so is every rater mask. An empty
                                   rater mask, or an empty majority vote while some rater outlined something, is
                                   ordinary reader disagreement and is not reported.
-merged_classes           warning  ``labels`` has several foreground classes: they are trained and predicted as their
-                                  union (one foreground; multi-class training is not implemented yet).
-unsupported_labels       error    region labels (``regions_class_order``, label values given as lists) or an
-                                  ``ignore`` label: not implemented yet, and training them as plain classes would
-                                  give wrong masks without a word.
+invalid_label_scheme     error    region labels (lists of values) without a matching ``regions_class_order``, or
+                                  an ``ignore`` label that is not the highest value (nnU-Net's rules).
 ignored_dataset_key      warning  ``overwrite_image_reader_writer``: the reader is chosen from the file ending.
 ======================== ======== ==================================================================================
 
@@ -72,13 +69,12 @@ from medseglatdiff.datasets.checks import (
     EMPTY_DATASET,
     IGNORED_DATASET_KEY,
     IMAGE_WITHOUT_LABEL,
+    INVALID_LABEL_SCHEME,
     KINDS,
     LABEL_WITHOUT_IMAGE,
-    MERGED_CLASSES,
     MISSING_CHANNEL_FILE,
     NUM_TRAINING_MISMATCH,
     RATER_COUNT_MISMATCH,
-    UNSUPPORTED_LABELS,
     CaseJob,
     Problem,
     check_case,
@@ -95,6 +91,7 @@ from medseglatdiff.datasets.dataset_json import (
     scan_raters,
     unmatched_files,
 )
+from medseglatdiff.datasets.label_scheme import LabelSchemeError
 from medseglatdiff.errors import DatasetFormatError
 from medseglatdiff.io.readers import supported_suffix
 
@@ -426,44 +423,23 @@ def _counts(spec: DatasetSpec, images: dict[str, dict[int, Path]], raters: dict[
 
 
 def _label_semantics(spec: DatasetSpec) -> list[Problem]:
-    """What the project does with the labels, said before training: merged classes, unsupported kinds, ignored keys."""
+    """Label kinds nnU-Net's rules do not allow (regions without their order, a misplaced ignore), ignored keys."""
     path = spec.root / DATASET_JSON
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
     found = []
-    labels = {str(k): v for k, v in spec.labels.items()}
-    regions = [name for name, value in labels.items() if isinstance(value, list)]
-    if regions or "regions_class_order" in raw:
+    try:
+        spec.label_scheme
+    except LabelSchemeError as exc:
         found.append(
             problem(
-                UNSUPPORTED_LABELS,
+                INVALID_LABEL_SCHEME,
                 path,
-                f"region-based labels ({', '.join(regions) or 'regions_class_order'}) are not supported yet",
-                "give each class one integer value in 'labels' (the classes are then trained as their union), or use "
-                "a tool with region training until this project has it",
-            )
-        )
-    if "ignore" in labels:
-        found.append(
-            problem(
-                UNSUPPORTED_LABELS,
-                path,
-                f"the 'ignore' label (value {labels['ignore']}) is not excluded from losses and metrics yet",
-                "map the ignore voxels to background (0) in the label files and remove 'ignore' from 'labels'",
-            )
-        )
-    foreground = [name for name, value in labels.items() if isinstance(value, int) and value != 0 and name != "ignore"]
-    if len(foreground) > 1 and not regions:
-        found.append(
-            problem(
-                MERGED_CLASSES,
-                path,
-                f"{len(foreground)} foreground classes ({', '.join(foreground)}): they are trained and predicted as "
-                "their union, one foreground (multi-class training is not implemented yet)",
-                "nothing to do if the union is what you need (e.g. BraTS whole tumour); evaluate scores it against "
-                "the union of the reference classes",
+                str(exc),
+                "see docs/dataset_format.md (label kinds): one integer per class, or regions as lists with "
+                "'regions_class_order'; 'ignore' is the highest value",
             )
         )
     if "overwrite_image_reader_writer" in raw:

@@ -5,8 +5,8 @@ DICOM input (a folder of DICOM files, searched recursively)::
     DICOMDataLoaderOperator -> DICOMSeriesSelectorOperator -> DicomEnsembleOperator -> DICOMSegmentationWriterOperator
                                           \\______________________________________________/
 
-writes ``OUTPUT/<SOPInstanceUID>.dcm`` (DICOM SEG, binary, one segment) and, from ``medseg predict``, the mask,
-mean probability and confidence map as NIfTI in the series' geometry plus an overlay PNG. Any other input
+writes ``OUTPUT/<SOPInstanceUID>.dcm`` (DICOM SEG, one segment per class or region) and, from ``medseg predict``,
+the mask, mean probability and confidence map as NIfTI in the series' geometry plus an overlay PNG. Any other input
 (an image file or a folder of images) runs :class:`FileEnsembleOperator`: outputs in the input's format.
 
 Run locally with ``python -m medseglatdiff.deploy -i IN -o OUT -m MODEL`` (``MODEL``: see
@@ -34,16 +34,21 @@ from medseglatdiff.deploy.operators import DicomEnsembleOperator, FileEnsembleOp
 logger = logging.getLogger(__name__)
 
 
-def segment_description(model: DeployModel) -> SegmentDescription:
-    """The one segment of the SEG: the model's foreground, coded as a lesion (SNOMED CT)."""
-    return SegmentDescription(
-        segment_label=model.segment_label,
-        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
-        segmented_property_type=codes.SCT.Lesion,
-        algorithm_name=f"medseglatdiff {model.name}",
-        algorithm_family=codes.DCM.ArtificialIntelligence,
-        algorithm_version=model.version,
-    )
+def segment_descriptions(model: DeployModel) -> list[SegmentDescription]:
+    """The SEG's segments, one per class or region of the model (coded as lesions, SNOMED CT); segment ``k`` holds
+    the voxels the operator numbered ``k``."""
+    several = len(model.segments) > 1
+    return [
+        SegmentDescription(
+            segment_label=name if several else model.segment_label,
+            segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+            segmented_property_type=codes.SCT.Lesion,
+            algorithm_name=f"medseglatdiff {model.name}",
+            algorithm_family=codes.DCM.ArtificialIntelligence,
+            algorithm_version=model.version,
+        )
+        for name, _ in model.segments
+    ]
 
 
 class EnsembleSegmentationApp(Application):
@@ -81,7 +86,7 @@ class EnsembleSegmentationApp(Application):
         ensemble = DicomEnsembleOperator(self, model=model, output_folder=output_path, workdir=workdir, name="ensemble")
         writer = DICOMSegmentationWriterOperator(
             self,
-            segment_descriptions=[segment_description(model)],
+            segment_descriptions=segment_descriptions(model),
             output_folder=output_path,
             model_info=ModelInfo(creator="medseglatdiff", name=model.name, version=model.version),
             name="dicom_seg_writer",

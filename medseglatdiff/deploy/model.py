@@ -15,7 +15,7 @@ from typing import Any
 
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.inference.model_loading import find_folds, is_fold_dir
-from medseglatdiff.training.model_info import load_model_info
+from medseglatdiff.training.model_info import load_model_info, model_label_scheme
 
 METADATA = Path("configs") / "metadata.json"
 
@@ -28,7 +28,9 @@ class DeployModel:
         model_dir: the folder given to ``medseg predict`` (``<bundle>/models/<configuration>``).
         name: the model's name (the bundle's, else the training bundle's).
         version: the bundle's version.
-        segment_label: what the mask shows (e.g. "nodule"; the union of the classes when there are several).
+        segment_label: what the mask shows (e.g. "nodule"; with several classes or regions, their names joined).
+        segments: one DICOM SEG segment per class or region: ``(name, label value)``; segment ``k`` (from 1) holds
+            the voxels of the label map with that value (for regions: the innermost region a voxel is in).
         num_samples: ensemble size (None: the model selection's or the plan's).
         num_inference_steps: DDIM steps (None: the model selection's or the plan's).
         metadata: the bundle's ``metadata.json`` (empty for a trained model folder).
@@ -38,6 +40,7 @@ class DeployModel:
     name: str
     version: str
     segment_label: str
+    segments: tuple[tuple[str, int], ...] = (("foreground", 1),)
     num_samples: int | None = None
     num_inference_steps: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -67,8 +70,22 @@ def find_bundle(path: str | os.PathLike) -> Path | None:
 
 def _segment_label(model_dir: Path) -> str:
     info = load_model_info(find_folds(model_dir)[0])
+    scheme = model_label_scheme(info)
+    if "label_scheme" in info:
+        return " + ".join(scheme.names)
     classes = list(dict(info.get("mask") or {}).get("classes") or {})
     return " + ".join(classes) if classes else "foreground"
+
+
+def _segments(model_dir: Path) -> tuple[tuple[str, int], ...]:
+    """The SEG's segments: one per class or region of the model's label scheme, with its label-map value."""
+    info = load_model_info(find_folds(model_dir)[0])
+    if "label_scheme" not in info:
+        return ((_segment_label(model_dir), 1),)
+    scheme = model_label_scheme(info)
+    if scheme.kind == "binary":
+        return ((_segment_label(model_dir), scheme.label_values[0]),)
+    return tuple(zip(scheme.names, scheme.label_values))
 
 
 def resolve_model(path: str | os.PathLike) -> DeployModel:
@@ -92,7 +109,8 @@ def resolve_model(path: str | os.PathLike) -> DeployModel:
                 "export one with `medseg export --model TRAINED_DIR --out dist/NAME`"
             )
         info = load_model_info(find_folds(path)[0])
-        return DeployModel(path, str(info.get("bundle_name") or path.name), "0.0.0", _segment_label(path))
+        name = str(info.get("bundle_name") or path.name)
+        return DeployModel(path, name, "0.0.0", _segment_label(path), _segments(path))
     metadata = json.loads((bundle / METADATA).read_text(encoding="utf-8"))
     ours = dict(metadata.get("medseglatdiff") or {})
     model_dir = bundle / "models" / str(ours.get("configuration", ""))
@@ -106,6 +124,7 @@ def resolve_model(path: str | os.PathLike) -> DeployModel:
         name=str(metadata.get("name") or bundle.name),
         version=str(metadata.get("version") or "0.0.0"),
         segment_label=_segment_label(model_dir),
+        segments=_segments(model_dir),
         num_samples=ours.get("num_samples"),
         num_inference_steps=ours.get("num_inference_steps"),
         metadata=metadata,

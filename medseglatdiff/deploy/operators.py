@@ -30,6 +30,14 @@ from medseglatdiff.io.readers import read_image
 logger = logging.getLogger(__name__)
 
 
+def segment_numbers(label_map: np.ndarray, segments: tuple[tuple[str, int], ...]) -> np.ndarray:
+    """A label map's values as SEG segment numbers (the value of segment ``k``, counted from 1, becomes ``k``)."""
+    lookup = np.zeros(max(int(label_map.max(initial=0)), max(v for _, v in segments)) + 1, dtype=np.uint8)
+    for number, (_, value) in enumerate(segments, start=1):
+        lookup[value] = number
+    return lookup[np.asarray(label_map).astype(np.int64)]
+
+
 def _predict(model: DeployModel, input_path: Path, output: Path) -> dict[str, Any]:
     return predict(
         input_path,
@@ -99,7 +107,7 @@ class DicomEnsembleOperator(Operator):
                 message = str(exc).replace(str(folder), f"DICOM series {case}")
                 raise MedsegError(f"{message} (series files in {files[0].parent})") from exc
         mask = read_image(PredictionLayout(self.output_folder, ".nii.gz").mask(case))
-        frames = mask_frames(mask.array[0], mask.geometry, datasets).astype(np.uint8)
+        frames = segment_numbers(mask_frames(mask.array[0], mask.geometry, datasets), self.model.segments)
         logger.info("mask: %d foreground pixels in %d frames", int(frames.astype(bool).sum()), frames.shape[0])
         op_output.emit(frames, self.output_name_seg)
 

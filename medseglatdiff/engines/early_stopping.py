@@ -27,6 +27,18 @@ logger = logging.getLogger(__name__)
 METRICS = {"reconstruction_dice": "mask", "reconstruction_l1": "image"}
 
 
+def _foreground_channels(
+    network: nn.Module, logits: torch.Tensor, encoded: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reconstructed and reference foreground channels (binary), ignored voxels (-1) zero in both."""
+    valid = (encoded >= 0).float()
+    if getattr(network, "activation", "sigmoid") == "softmax":
+        winner = logits.argmax(dim=1, keepdim=True)
+        predicted = torch.zeros_like(logits).scatter_(1, winner, 1.0)[:, 1:]
+        return predicted * valid[:, 1:], encoded.clamp(min=0)[:, 1:]
+    return (torch.sigmoid(logits) >= 0.5).float() * valid, (encoded > 0).float()
+
+
 @torch.no_grad()
 def reconstruction_score(
     network: nn.Module, loader: Iterable[Any], metric: str, device: torch.device | str, key: str | None = None
@@ -39,14 +51,12 @@ def reconstruction_score(
     count = 0
     for batch in loader:
         x = torch.as_tensor(batch[key]).float().to(device)
-        if metric == "reconstruction_dice":
-            x = (x > 0).float()
         z_mu, _ = network.encode(x)
         out = network.decode(z_mu)
         if metric == "reconstruction_dice":
-            predicted = (torch.sigmoid(out) >= 0.5).float()
-            intersection += float((predicted * x).sum())
-            union += float(predicted.sum() + x.sum())
+            predicted, reference = _foreground_channels(network, out, x)
+            intersection += float((predicted * reference).sum())
+            union += float(predicted.sum() + reference.sum())
         else:
             total += float((out - x).abs().sum())
             count += x.numel()

@@ -8,6 +8,9 @@ Given N decoded samples (probabilities in [0, 1], or binary masks) of one image:
 - ``agreement``: share of samples whose binarised mask agrees with the final mask, in [0, 1] (1: all agree).
 - ``entropy``: binary entropy of p̄ in bits, in [0, 1] (1: p̄ = 0.5).
 - ``confidence``: 1 - entropy, the map shown to a person: 1 where the panel is unanimous, 0 where it is split.
+
+With several foreground channels (classes or regions, :mod:`medseglatdiff.datasets.label_scheme`),
+:func:`summarize_ensemble` makes these maps per channel and the label map by the scheme's rule.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from medseglatdiff.datasets.label_scheme import LabelScheme
 
 
 @dataclass
@@ -62,3 +67,39 @@ def summarize_samples(samples: np.ndarray, threshold: float = 0.5) -> EnsembleSu
         agreement=agreement,
         entropy=binary_entropy(mean).astype(np.float32),
     )
+
+
+@dataclass
+class ChannelSummary:
+    """An ensemble of K foreground channels: one :class:`EnsembleSummary` per channel and the label map."""
+
+    channels: list[EnsembleSummary]
+    label_map: np.ndarray
+
+    @property
+    def mean(self) -> np.ndarray:
+        """``(K, *spatial)`` mean probabilities."""
+        return np.stack([c.mean for c in self.channels])
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """``(K, *spatial)`` confidence maps."""
+        return np.stack([c.confidence for c in self.channels])
+
+
+def summarize_ensemble(
+    samples: np.ndarray, scheme: LabelScheme | None = None, threshold: float = 0.5
+) -> ChannelSummary:
+    """Summarise ``samples`` ``(N, K, *spatial)`` channel by channel; the label map follows ``scheme``.
+
+    Without a scheme the K must be 1 and the label map is the binary mask (``mean >= threshold``).
+    """
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim < 3:
+        raise ValueError(f"samples must have shape (N, K, x, y[, z]), got {samples.shape}")
+    channels = [summarize_samples(samples[:, k], threshold) for k in range(samples.shape[1])]
+    if scheme is None:
+        if len(channels) != 1:
+            raise ValueError(f"{len(channels)} channels need a label scheme to make a label map")
+        return ChannelSummary(channels, channels[0].mask)
+    return ChannelSummary(channels, scheme.label_map(np.stack([c.mean for c in channels]), threshold))

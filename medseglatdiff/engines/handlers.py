@@ -12,6 +12,7 @@ from ignite.engine import Engine, Events
 from monai.transforms import MapTransform
 from torch import nn
 
+from medseglatdiff.datasets.label_scheme import LabelScheme
 from medseglatdiff.engines.distributed import broadcast_tensor_, summary_writer
 from medseglatdiff.engines.ensemble_summary import binary_entropy
 from medseglatdiff.networks.latent_diffusion import LatentScaling, encode_images, encode_masks
@@ -77,25 +78,52 @@ class LatentScaleHandler:
 
 
 class EnsembleMeand(MapTransform):
-    """Post-process sampled probabilities ``(N, *spatial)`` into ``pred_mean`` and ``pred_mask`` ``(1, *spatial)``.
+    """Post-process sampled probabilities ``(N, K, *spatial)`` into ``pred_mean`` and ``pred_mask`` ``(K, *spatial)``.
 
-    The mean over samples is the prediction and ``pred_mask = mean >= threshold`` (0.5: thresholds are never
-    averaged); ``label`` is binarised (foreground = any non-zero value) for the Dice metric.
+    The mean over samples is the prediction; ``pred_mask`` holds the foreground channels of the label map it
+    gives (the label scheme's rule: ``mean >= threshold`` for one class or regions, arg-max for classes; 0.5:
+    thresholds are never averaged). ``label`` becomes its foreground channels for the Dice metric (ignored voxels
+    zero in both), so the metric is the mean over classes/regions.
+
+    Args:
+        keys: the sampled probabilities.
+        label_key: the reference label map ``(1, *spatial)``.
+        threshold: probability at which a channel is foreground.
+        labels: the label scheme (JSON form; None: one binary class, foreground = any non-zero value).
     """
 
-    def __init__(self, keys: str = "pred", label_key: str = "label", threshold: float = 0.5) -> None:
+    def __init__(
+        self,
+        keys: str = "pred",
+        label_key: str = "label",
+        threshold: float = 0.5,
+        labels: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(keys)
         self.label_key = label_key
         self.threshold = float(threshold)
+        self.scheme = LabelScheme.from_json(labels) if labels else None
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
-        for key in self.key_iterator(d):
-            mean = torch.as_tensor(d[key]).float().mean(dim=0, keepdim=True)
-            d[f"{key}_mean"] = mean
-            d[f"{key}_mask"] = (mean >= self.threshold).float()
+        valid = None
         if self.label_key in d:
-            d[self.label_key] = (torch.as_tensor(d[self.label_key]) > 0).float()
+            label = torch.as_tensor(d[self.label_key])
+            if self.scheme is None:
+                d[self.label_key] = (label > 0).float()
+            else:
+                array = label.cpu().numpy()[0]
+                valid = torch.as_tensor(self.scheme.valid(array)[None]).float()
+                d[self.label_key] = torch.as_tensor(self.scheme.channel_masks(array)).float() * valid
+        for key in self.key_iterator(d):
+            mean = torch.as_tensor(d[key]).float().mean(dim=0)
+            d[f"{key}_mean"] = mean
+            if self.scheme is None:
+                mask = (mean >= self.threshold).float()
+            else:
+                label_map = self.scheme.label_map(mean.cpu().numpy(), self.threshold)
+                mask = torch.as_tensor(self.scheme.channel_masks(label_map)).float()
+            d[f"{key}_mask"] = mask * valid if valid is not None else mask
         return d
 
 
@@ -146,7 +174,8 @@ class EnsembleImageGridHandler:
     """Write TensorBoard image grids of validation cases: image | rater masks | samples | mean | confidence.
 
     Attach to a :class:`~monai.engines.SupervisedEvaluator` whose output is decollated and holds ``pred``
-    (``(N, *spatial)`` samples); rater masks are read from the batch (the label when there are none).
+    (``(N, K, *spatial)`` samples; shown as any foreground channel); rater masks are read from the batch (the label
+    when there are none).
 
     Args:
         log_dir: TensorBoard folder (a writer is created on the main process only).
@@ -181,7 +210,7 @@ class EnsembleImageGridHandler:
                 ensemble_grid(
                     np.asarray(torch.as_tensor(item["image"]).cpu()),
                     None if raters is None else np.asarray(torch.as_tensor(raters).cpu()) > 0,
-                    np.asarray(torch.as_tensor(item["pred"]).float().cpu()),
+                    np.asarray(torch.as_tensor(item["pred"]).float().amax(dim=1).cpu()),  # any foreground channel
                 )
             )
         if not rows:

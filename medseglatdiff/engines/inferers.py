@@ -15,7 +15,7 @@ from medseglatdiff.networks.latent_diffusion import LatentScaling, sample_masks
 
 
 class LatentEnsembleInferer(Inferer):
-    """``inferer(images, denoiser)`` -> ``(B, num_samples, *spatial)`` foreground probabilities.
+    """``inferer(images, denoiser)`` -> ``(B, num_samples, K, *spatial)`` foreground probabilities (K channels).
 
     Plugs into :class:`monai.engines.SupervisedEvaluator` with the denoiser as its ``network``; the frozen
     autoencoders, the latent scaling and the (DDIM) sampler are held here. The starting noise comes from a
@@ -70,7 +70,7 @@ class LatentEnsembleInferer(Inferer):
         denoiser = unwrap(network)
 
         def predictor(images: torch.Tensor) -> torch.Tensor:
-            return sample_masks(
+            return sample_masks(  # (B, N, K, *spatial) -> (B, N * K, *spatial) for the sliding window
                 self.image_autoencoder,
                 self.mask_autoencoder,
                 denoiser,
@@ -81,8 +81,10 @@ class LatentEnsembleInferer(Inferer):
                 max_batch=self.max_batch,
                 generator=generator,
                 conditioning=self.conditioning,
-            )
+            ).flatten(1, 2)
 
         if self.roi_size is None or tuple(inputs.shape[2:]) == self.roi_size:
-            return predictor(inputs)
-        return sliding_window_inference(inputs, self.roi_size, 1, predictor, overlap=self.overlap, mode="gaussian")
+            flat = predictor(inputs)
+        else:
+            flat = sliding_window_inference(inputs, self.roi_size, 1, predictor, overlap=self.overlap, mode="gaussian")
+        return flat.reshape(flat.shape[0], self.num_samples, -1, *flat.shape[2:])

@@ -1,11 +1,14 @@
 """``medseg evaluate``: score a prediction folder against a raw dataset; per-case CSV, summary.json, figures.
 
-Single-reference metrics (Dice, IoU, HD95, ASSD) compare the final mask with ``labelsTr`` per class. A model
-trained on the union of several foreground classes (BraTS: whole tumour) says so in ``PRED/prediction.json``
-(``mask.classes`` lists more than one class); its mask is then scored against the union of the reference classes,
-as one class ``foreground``. When the dataset has raters and the prediction folder has samples, the ensemble
-metrics (GED, HM-IoU, CI) compare the samples with every rater; ECE compares the mean probability with the rater
-mean (or the binary label).
+Every metric is computed per class or region of the dataset's label scheme
+(:mod:`medseglatdiff.datasets.label_scheme`) and averaged over them: single-reference metrics (Dice, IoU, HD95,
+ASSD) compare the final label map's channel with ``labelsTr``'s (regions read back from both label maps); when the
+dataset has raters and the prediction folder has samples, the ensemble metrics (GED, HM-IoU, CI) compare the
+samples with every rater, channel by channel; ECE compares each channel's mean probability with the rater mean
+(or the label). Voxels of the ``ignore`` label are not scored. A model trained, before label kinds, on the union
+of several foreground classes says so in ``PRED/prediction.json`` (``mask.classes`` lists more than one class and
+there is no ``label_scheme``); its mask is then scored against the union of the reference classes, as one class
+``foreground``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import io
 import json
 import math
 import os
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +29,7 @@ from tqdm.auto import tqdm
 
 from medseglatdiff.datasets.checks import HINT_0_255
 from medseglatdiff.datasets.dataset_json import DatasetSpec
+from medseglatdiff.datasets.label_scheme import LabelScheme, LabelSchemeError
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.evaluation.multirater import (
     ci_score,
@@ -48,28 +53,42 @@ class CaseJob:
     case: str
     spec: DatasetSpec
     layout: PredictionLayout
-    classes: dict[str, int]
+    scheme: LabelScheme
     surface: bool
-    merge_classes: bool = False
 
 
-def foreground_classes(spec: DatasetSpec) -> dict[str, int]:
-    """Class name -> value for every integer foreground label (nnU-Net region lists are skipped)."""
-    return {name: int(v) for name, v in spec.labels.items() if isinstance(v, int) and v != 0}
+def dataset_scheme(spec: DatasetSpec) -> LabelScheme:
+    """The dataset's label scheme; its rule violations as a :class:`MedsegError` naming dataset.json."""
+    try:
+        return spec.label_scheme
+    except LabelSchemeError as exc:
+        raise MedsegError(f"{spec.root / 'dataset.json'}: {exc}") from exc
 
 
 def merged_classes(pred: Path, spec: DatasetSpec) -> bool:
-    """Whether ``pred/prediction.json`` says the masks are the union of the dataset's several foreground classes."""
+    """Whether ``pred/prediction.json`` says the masks are the union of the dataset's several foreground classes
+    (models trained before label kinds)."""
     record = pred / "prediction.json"
-    if not record.is_file() or len(foreground_classes(spec)) < 2:
+    if not record.is_file() or dataset_scheme(spec).kind == "binary":
         return False
     try:
-        classes = json.loads(record.read_text(encoding="utf-8")).get("mask", {}).get("classes", {})
+        data = json.loads(record.read_text(encoding="utf-8"))
+        classes = data.get("mask", {}).get("classes", {})
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
         raise MedsegError(
             f"{record}: not valid JSON ({exc}); delete it if the masks carry the dataset's own labels"
         ) from exc
-    return isinstance(classes, dict) and len(classes) > 1
+    return "label_scheme" not in data and isinstance(classes, dict) and len(classes) > 1
+
+
+def union_scheme(scheme: LabelScheme) -> LabelScheme:
+    """One binary channel ``foreground``: the union of every class/region of ``scheme``."""
+    values = tuple(sorted({v for vals in scheme.values for v in vals}))
+    return LabelScheme("binary", ("foreground",), (values,), (1,), scheme.ignore)
+
+
+def _channels(label_map: np.ndarray, scheme: LabelScheme, valid: np.ndarray) -> np.ndarray:
+    return (scheme.channel_masks(label_map) & valid).astype(np.uint8)
 
 
 def check_label_values(mask: np.ndarray, path: Path, spec: DatasetSpec) -> None:
@@ -97,36 +116,49 @@ def score_case(job: CaseJob) -> tuple[dict[str, Any], np.ndarray]:
     prediction = read_image(layout.mask(case)).array[0]
     check_label_values(prediction, layout.mask(case), spec)
     ref = reference.array[0]
-    if job.merge_classes:
-        prediction, ref = (prediction > 0).astype(np.uint8), (ref > 0).astype(np.uint8)
     if prediction.shape != ref.shape:
         raise MedsegError(
             f"{layout.mask(case)}: shape {prediction.shape} differs from the reference {spec.label_file(case)} "
             f"{ref.shape}; predictions must be written in the input's original geometry"
         )
+    scheme = job.scheme
+    valid = scheme.valid(ref)
+    predicted, referenced = _channels(prediction, scheme, valid), _channels(ref, scheme, valid)
     row: dict[str, Any] = {"case": case, "group": spec.group_of(case) or ""}
-    scores = overlap_metrics(
-        prediction, ref, list(job.classes.values()), spacing=reference.geometry.spacing, surface=job.surface
-    )
-    for name, value in job.classes.items():
-        for metric, score in scores[value].items():
+    for k, name in enumerate(scheme.names):
+        scores = overlap_metrics(
+            predicted[k], referenced[k], [1], spacing=reference.geometry.spacing, surface=job.surface
+        )
+        for metric, score in scores[1].items():
             row[f"{metric}_{name}"] = score
-    raters = [read_image(f).array[0] > 0 for f in spec.rater_files(case)]
-    samples = [read_image(f).array[0] > 0 for f in layout.sample_files(case)]
+    raters = [_channels(read_image(f).array[0], scheme, valid).astype(bool) for f in spec.rater_files(case)]
+    samples = [_channels(read_image(f).array[0], scheme, valid).astype(bool) for f in layout.sample_files(case)]
     row["num_samples"] = len(samples)
+    several = scheme.num_channels > 1
     if raters and samples:
-        row["ged"] = generalized_energy_distance(samples, raters)
-        row["hm_iou"] = hungarian_matched_iou(samples, raters)
-        if len(samples) >= 2 and len(raters) >= 2:
-            row.update(ci_score(samples, raters))
+        for k, name in enumerate(scheme.names):
+            suffix = f"_{name}" if several else ""
+            channel_samples, channel_raters = [m[k] for m in samples], [m[k] for m in raters]
+            row[f"ged{suffix}"] = generalized_energy_distance(channel_samples, channel_raters)
+            row[f"hm_iou{suffix}"] = hungarian_matched_iou(channel_samples, channel_raters)
+            if len(samples) >= 2 and len(raters) >= 2:
+                row.update({f"{key}{suffix}": v for key, v in ci_score(channel_samples, channel_raters).items()})
     bins = np.zeros((3, NUM_BINS))
-    if layout.probability(case).exists():
-        probability = layout.read_map(layout.probability(case))
-        target = np.mean(raters, axis=0) if raters else (ref > 0).astype(np.float64)
-        row["ece"] = expected_calibration_error(probability, target, NUM_BINS)
-        curve = reliability_curve(probability, target, NUM_BINS)
+    for k, name in enumerate(scheme.names):
+        path = layout.probability(case, name if several else None)
+        if not path.exists():
+            continue
+        probability = layout.read_map(path)
+        if raters:
+            target = np.mean([m[k] for m in raters], axis=0)
+        else:
+            target = referenced[k].astype(np.float64)
+        row[f"ece_{name}" if several else "ece"] = expected_calibration_error(
+            probability[valid], target[valid], NUM_BINS
+        )
+        curve = reliability_curve(probability[valid], target[valid], NUM_BINS)
         counts = curve["count"]
-        bins = np.stack(
+        bins += np.stack(
             [counts, np.nan_to_num(curve["mean_probability"]) * counts, np.nan_to_num(curve["mean_target"]) * counts]
         )
     return row, bins
@@ -149,7 +181,7 @@ def _nanmean(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
-def summarise(rows: list[dict[str, Any]], classes: dict[str, int], bins: np.ndarray) -> dict[str, Any]:
+def summarise(rows: list[dict[str, Any]], classes: Mapping[str, Any], bins: np.ndarray) -> dict[str, Any]:
     """Mean, std, median and count of every metric, overall (classes averaged) and per class."""
     metric_columns = sorted({k for row in rows for k in row if k not in ("case", "group", "num_samples")})
     per_class: dict[str, dict[str, Any]] = {}
@@ -163,6 +195,10 @@ def summarise(rows: list[dict[str, Any]], classes: dict[str, int], bins: np.ndar
     for metric in ("dice", "iou", "hd95", "assd"):
         means = [_nanmean([r.get(f"{metric}_{n}", float("nan")) for n in classes]) for r in rows]
         overall[metric] = _stats(list(means))
+    for metric in ("ged", "hm_iou", "ci", "ece"):  # several channels: each one's column, their mean overall
+        if len(classes) > 1 and any(f"{metric}_{n}" in r for r in rows for n in classes):
+            means = [_nanmean([r.get(f"{metric}_{n}", float("nan")) for n in classes]) for r in rows]
+            overall[metric] = _stats(list(means))
     for column in metric_columns:
         if not any(column.endswith(f"_{n}") for n in classes):
             overall[column] = _stats([r.get(column, float("nan")) for r in rows])
@@ -234,8 +270,9 @@ def evaluate(
             f"{', '.join(unpredicted[:5])}; predict them, or leave out --strict to score only the predicted cases"
         )
     merge = merged_classes(pred, spec)
-    classes = {"foreground": 1} if merge else foreground_classes(spec)
-    jobs = [CaseJob(case, spec, layout, classes, surface, merge) for case in predicted]
+    scheme = union_scheme(dataset_scheme(spec)) if merge else dataset_scheme(spec)
+    classes = {name: list(values) for name, values in zip(scheme.names, scheme.values)}
+    jobs = [CaseJob(case, spec, layout, scheme, surface) for case in predicted]
     bar = dict(total=len(jobs), desc="evaluating", unit="case", disable=None)
     if num_workers > 1:
         with ProcessPoolExecutor(max_workers=num_workers) as pool:
@@ -251,6 +288,7 @@ def evaluate(
             "num_reference_cases": len(spec.case_ids()),
             "unpredicted_cases": unpredicted,
             "classes": classes,
+            "label_scheme": scheme.to_json(),
             "merged_classes": merge,
         }
     )

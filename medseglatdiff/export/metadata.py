@@ -18,6 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from medseglatdiff.training.model_info import model_label_scheme
+
 #: The URL recorded in ``metadata.json`` (MONAI's published schema); checks use :func:`schema_path` instead.
 MONAI_SCHEMA_URL = (
     "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/meta_schema_20240725.json"
@@ -80,6 +82,15 @@ def network_data_format(info: Mapping[str, Any], num_samples: int, modality: str
     channels = {str(k): str(v) for k, v in dict(info.get("channel_names") or {}).items()}
     meaning = dict(info.get("mask") or {}).get("meaning", "foreground")
     classes = ", ".join(dict(info.get("mask") or {}).get("classes", {})) or "the foreground"
+    scheme = model_label_scheme(info)
+    if scheme.num_channels == 1:
+        outputs = {str(k): f"sample {k}: probability of {meaning} ({classes})" for k in range(int(num_samples))}
+    else:
+        outputs = {
+            str(n * scheme.num_channels + k): f"sample {n}: probability of {name}"
+            for n in range(int(num_samples))
+            for k, name in enumerate(scheme.names)
+        }
     return {
         "inputs": {
             "image": {
@@ -98,14 +109,12 @@ def network_data_format(info: Mapping[str, Any], num_samples: int, modality: str
             "pred": {
                 "type": "image",
                 "format": "probabilities",
-                "num_channels": int(num_samples),
+                "num_channels": len(outputs),
                 "spatial_shape": patch,
                 "dtype": "float32",
                 "value_range": [0, 1],
                 "is_patch_data": True,
-                "channel_def": {
-                    str(k): f"sample {k}: probability of {meaning} ({classes})" for k in range(int(num_samples))
-                },
+                "channel_def": outputs,
             }
         },
     }

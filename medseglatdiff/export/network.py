@@ -27,7 +27,8 @@ from medseglatdiff.networks import (
 
 
 class EnsembleSampler(LatentDiffusionSegmenter):
-    """``forward(images)`` -> ``(B, num_samples, *spatial)`` sampled foreground probabilities in [0, 1].
+    """``forward(images)`` -> ``(B, num_samples * K, *spatial)`` sampled probabilities in [0, 1] (K: 1, or one per
+    class/region).
 
     The starting noise comes from torch's global generator (``torch.manual_seed`` makes a call
     reproducible, in eager mode and in the TorchScript trace alike). An instance that has not loaded
@@ -70,5 +71,7 @@ class EnsembleSampler(LatentDiffusionSegmenter):
         self.scheduler = sampling_scheduler(num_inference_steps=self.num_inference_steps, **dict(diffusion))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Sample ``num_samples`` masks for each image of ``images`` ``(B, C, *spatial)`` (normalised as planned)."""
-        return self.sample(images, self.scheduler, num_samples=self.num_samples, max_batch=self.max_batch)
+        """Sample ``num_samples`` masks for each image of ``images`` ``(B, C, *spatial)`` (normalised as planned);
+        with K > 1 classes/regions the channels are sample-major: channel ``n * K + k`` is sample n's channel k."""
+        samples = self.sample(images, self.scheduler, num_samples=self.num_samples, max_batch=self.max_batch)
+        return samples.flatten(1, 2)

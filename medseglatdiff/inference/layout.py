@@ -5,6 +5,8 @@
     OUT/{case}{ending}                      final mask (label map), the input's format and geometry
     OUT/probability/{case}{ending}          mean foreground probability of the samples
     OUT/confidence/{case}{ending}           confidence map, 1 - binary entropy of the mean (see ensemble.py)
+    OUT/probability/{case}_{name}{ending}   with several classes or regions: one map per class/region ``name``
+    OUT/confidence/{case}_{name}{ending}    (the names of dataset.json ``labels``)
     OUT/samples/{case}_s{k:02d}{ending}     every sampled mask (with --save_samples)
     OUT/overlays/{case}.png                 image, mask outline and confidence heat map, for a person to look at
 
@@ -39,11 +41,13 @@ class PredictionLayout:
     def mask(self, case: str) -> Path:
         return self.root / f"{case}{self.file_ending}"
 
-    def probability(self, case: str) -> Path:
-        return self.root / "probability" / f"{case}{self.file_ending}"
+    def probability(self, case: str, channel: str | None = None) -> Path:
+        """The mean probability map (of one class or region ``channel`` when there are several)."""
+        return self.root / "probability" / f"{case}{'_' + channel if channel else ''}{self.file_ending}"
 
-    def confidence(self, case: str) -> Path:
-        return self.root / "confidence" / f"{case}{self.file_ending}"
+    def confidence(self, case: str, channel: str | None = None) -> Path:
+        """The confidence map (of one class or region ``channel`` when there are several)."""
+        return self.root / "confidence" / f"{case}{'_' + channel if channel else ''}{self.file_ending}"
 
     def sample(self, case: str, index: int) -> Path:
         return self.samples_folder / f"{case}_s{index:02d}{self.file_ending}"

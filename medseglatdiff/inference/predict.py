@@ -3,7 +3,8 @@
 Per case: read the channel files -> preprocess exactly as the plan says (crop, normalise, resample) ->
 sample N masks with DDIM (the N samples batched; sliding windows of the patch size over larger images) ->
 map every sample back to the input's grid (:mod:`medseglatdiff.preprocessing.inverse`) -> summarise
-(mean probability, mask = mean >= threshold, confidence = 1 - entropy of the mean) -> postprocess the mask
+(mean probability, mask = mean >= threshold, confidence = 1 - entropy of the mean; with several classes or
+regions one map per class/region and the label map by the model's label scheme) -> postprocess the mask
 when the model selection enabled it -> write everything in the input's format and geometry, plus an overlay
 PNG. ``OUT/prediction.json`` records the model, folds, settings (and where each came from) and every file.
 
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from medseglatdiff.engines.ensemble_summary import EnsembleSummary, summarize_samples
+from medseglatdiff.engines.ensemble_summary import ChannelSummary, EnsembleSummary, summarize_ensemble
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.inference.inputs import InputCase, find_input_cases, read_input_case
 from medseglatdiff.inference.layout import PredictionLayout
@@ -41,6 +42,7 @@ from medseglatdiff.io.locks import folder_lock
 from medseglatdiff.postprocessing.connected_components import apply_postprocessing
 from medseglatdiff.preprocessing.inverse import original_geometry, restore_probabilities
 from medseglatdiff.preprocessing.preprocess import preprocess_arrays
+from medseglatdiff.training.model_info import model_label_scheme
 
 logger = logging.getLogger(__name__)
 
@@ -135,23 +137,27 @@ def predict_case(
         for k, (fold, share) in enumerate(zip(folds, shares))
         if share > 0
     ]
-    samples = restore_probabilities(
-        np.concatenate(pooled, axis=0), properties, fill=0.0
-    )  # (N, *original shape); 0 outside the crop box
+    pooled_samples = np.concatenate(pooled, axis=0)  # (N, K, *preprocessed shape)
+    n, k = pooled_samples.shape[:2]
+    samples = restore_probabilities(pooled_samples.reshape(n * k, *pooled_samples.shape[2:]), properties, fill=0.0)
+    samples = samples.reshape(n, k, *samples.shape[1:])  # (N, K, *original shape); 0 outside the crop box
     if not np.isfinite(samples).all():
         raise MedsegError(
             f"{case.files[0]}: the model sampled NaN or infinite probabilities (its weights are broken, e.g. a "
             f"diverged training); nothing written for this case. Retrain the model in {folds[0].path}"
         )
-    summary = summarize_samples(samples, settings["threshold"])
-    mask = summary.mask
+    scheme = model_label_scheme(info)
+    summary = summarize_ensemble(samples, scheme, settings["threshold"])
+    mask = summary.label_map
     if settings["postprocessing"]:
-        mask = apply_postprocessing(mask, settings["postprocessing"])
-    mask = mask.astype(np.uint8) * np.uint8(info.get("mask", {}).get("value", 1))
+        mask = apply_postprocessing(mask, settings["postprocessing"], scheme.label_values)
     layout = PredictionLayout(output, case.output_ending)
     geometry, image = original_geometry(properties), raw.image
     if raw.source_geometry is not None:  # a one-slice volume predicted as 2D: back onto its own 3D grid
-        summary = EnsembleSummary(**{f.name: getattr(summary, f.name)[..., None] for f in fields(summary)})
+        summary = ChannelSummary(
+            [EnsembleSummary(**{f.name: getattr(c, f.name)[..., None] for f in fields(c)}) for c in summary.channels],
+            summary.label_map[..., None],
+        )
         mask, samples, image, geometry = mask[..., None], samples[..., None], image[..., None], raw.source_geometry
     paths = write_case(
         layout,
@@ -162,6 +168,7 @@ def predict_case(
         geometry,
         samples if save_samples else None,
         settings["threshold"],
+        scheme,
     )
     return {
         "case": case.case_id,
@@ -315,6 +322,7 @@ def _predict_cases(
         "window_overlap": window_overlap,
         "device": str(device),
         "mask": info.get("mask", {"value": 1, "meaning": "foreground"}),
+        "label_scheme": model_label_scheme(info).to_json(),
         "confidence": CONFIDENCE_DEFINITION,
         "cases": records,
         "failures": failures,

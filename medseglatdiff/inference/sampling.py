@@ -15,6 +15,7 @@ import torch
 from medseglatdiff.engines.inferers import LatentEnsembleInferer
 from medseglatdiff.inference.model_loading import TrainedFold
 from medseglatdiff.networks import sampling_scheduler
+from medseglatdiff.training.model_info import model_label_scheme
 
 
 def ensemble_inferer(
@@ -62,7 +63,8 @@ def sample_image(
     slice_batch: int = 8,
     device: str | torch.device = "cpu",
 ) -> np.ndarray:
-    """Foreground probabilities ``(num_samples, *spatial)`` of a preprocessed ``(C, *spatial)`` image.
+    """Foreground probabilities ``(num_samples, K, *spatial)`` (K channels: one per class or region) of a
+    preprocessed ``(C, *spatial)`` image.
 
     Args:
         fold: the trained fold.
@@ -76,7 +78,8 @@ def sample_image(
         device: where the networks are.
     """
     if num_samples < 1:
-        return np.zeros((0, *image.shape[1:]), dtype=np.float32)
+        channels = model_label_scheme(fold.info).num_channels
+        return np.zeros((0, channels, *image.shape[1:]), dtype=np.float32)
     inferer = ensemble_inferer(fold, num_samples, num_inference_steps, seed, overlap, max_batch)
     device = torch.device(device)
     tensor = torch.as_tensor(np.ascontiguousarray(image), dtype=torch.float32)
@@ -88,6 +91,6 @@ def sample_image(
             inferer(slices[i : i + slice_batch].to(device), fold.segmenter.denoiser).float().cpu()
             for i in range(0, slices.shape[0], slice_batch)
         ]
-        stacked = torch.cat(chunks, dim=0)  # (S, N, a, b)
-        return stacked.movedim(0, slice_axis + 1).numpy()  # (N, ...) with the slices back in place
+        stacked = torch.cat(chunks, dim=0)  # (S, N, K, a, b)
+        return stacked.movedim(0, slice_axis + 2).numpy()  # (N, K, ...) with the slices back in place
     return inferer(tensor[None].to(device), fold.segmenter.denoiser)[0].float().cpu().numpy()

@@ -49,19 +49,60 @@ class ImageAutoencoderLoss(nn.Module):
 class MaskAutoencoderLoss(nn.Module):
     """The mask VAE's loss: weighted cross-entropy on the decoder's logits + ``kl_weight`` * KL.
 
+    ``sigmoid`` (one class, or regions): weighted BCE per channel, each channel with its own foreground weight.
+    ``softmax`` (several classes; the target one-hot with the background first): weighted categorical CE with the
+    weights ``[background_weight, *foreground_weight]``. Ignored voxels (-1 in the target) add nothing; the mean
+    is over the voxels that count.
+
     Args:
-        foreground_weight: WCE weight of foreground pixels (from the plan).
-        background_weight: WCE weight of background pixels.
+        foreground_weight: WCE weight of foreground voxels (from the plan): one value, or one per channel.
+        background_weight: WCE weight of background voxels.
         kl_weight: weight of :func:`kl_divergence`.
+        activation: the decoder's output activation, ``"sigmoid"`` or ``"softmax"``.
     """
 
-    def __init__(self, foreground_weight: float = 1.0, background_weight: float = 1.0, kl_weight: float = 1e-6) -> None:
+    def __init__(
+        self,
+        foreground_weight: float | Sequence[float] = 1.0,
+        background_weight: float = 1.0,
+        kl_weight: float = 1e-6,
+        activation: str = "sigmoid",
+    ) -> None:
         super().__init__()
-        self.foreground_weight = float(foreground_weight)
+        if activation not in ("sigmoid", "softmax"):
+            raise ValueError(f"activation {activation!r}; use 'sigmoid' or 'softmax'")
+        weights = [float(foreground_weight)] if isinstance(foreground_weight, (int, float)) else list(foreground_weight)
+        if min(weights + [float(background_weight)]) <= 0:
+            raise ValueError(f"class weights must be positive, got fg={weights}, bg={background_weight}")
+        self.foreground_weight = [float(w) for w in weights]
         self.background_weight = float(background_weight)
         self.kl_weight = float(kl_weight)
+        self.activation = activation
+
+    def reconstruction(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The weighted cross-entropy term alone."""
+        valid = target >= 0
+        target = target.clamp(min=0).to(logits.dtype)
+        shape = (1, -1) + (1,) * (logits.ndim - 2)
+        if self.activation == "softmax":
+            weights = torch.tensor([self.background_weight, *self.foreground_weight], dtype=logits.dtype)
+            if weights.numel() == 2 and logits.shape[1] > 2:  # one weight given for every class
+                weights = torch.cat([weights[:1], weights[1:].expand(logits.shape[1] - 1)])
+            weights = weights.to(logits.device).view(shape)
+            per_voxel = -(weights * target * F.log_softmax(logits, dim=1)).sum(1)
+            counted = valid[:, 0]
+            return (per_voxel * counted).sum() / counted.sum().clamp(min=1)
+        if len(self.foreground_weight) == 1:
+            loss = weighted_cross_entropy(logits, target, self.foreground_weight[0], self.background_weight, "none")
+        else:
+            fg = torch.tensor(self.foreground_weight, dtype=logits.dtype, device=logits.device).view(shape)
+            loss = self.background_weight * F.binary_cross_entropy_with_logits(
+                logits, target, pos_weight=fg / self.background_weight, reduction="none"
+            )
+        if bool(valid.all()):
+            return loss.mean()
+        return (loss * valid).sum() / valid.sum().clamp(min=1)
 
     def forward(self, prediction: Sequence[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
         logits, z_mu, z_sigma = prediction
-        wce = weighted_cross_entropy(logits, target, self.foreground_weight, self.background_weight)
-        return wce + self.kl_weight * kl_divergence(z_mu, z_sigma)
+        return self.reconstruction(logits, target) + self.kl_weight * kl_divergence(z_mu, z_sigma)

@@ -55,6 +55,23 @@ def soft_dice_loss(probabilities: torch.Tensor, target: torch.Tensor, smooth: fl
     return 1 - (2 * intersection + smooth) / (probabilities.sum(dims) + target.sum(dims) + smooth)
 
 
+def decoded_mask_loss(logits: torch.Tensor, masks: torch.Tensor, mask_autoencoder: nn.Module | None) -> torch.Tensor:
+    """Per-sample cross-entropy + soft Dice of decoded logits against encoded masks (ignored voxels, -1, left out).
+
+    Softmax decoders (several classes) get the categorical cross-entropy and the Dice of the foreground channels;
+    sigmoid decoders the binary cross-entropy per channel.
+    """
+    valid = (masks >= 0).float()
+    target = masks.clamp(min=0)
+    if getattr(mask_autoencoder, "activation", "sigmoid") == "softmax":
+        entropy = -(target * F.log_softmax(logits, dim=1)).sum(1, keepdim=True) * valid[:, :1]
+        probabilities, target, valid = torch.softmax(logits, dim=1)[:, 1:], target[:, 1:], valid[:, 1:]
+    else:
+        entropy = F.binary_cross_entropy_with_logits(logits, target, reduction="none") * valid
+        probabilities = torch.sigmoid(logits)
+    return entropy.flatten(1).mean(1) + soft_dice_loss(probabilities * valid, target * valid)
+
+
 class DenoiserLoss(nn.Module):
     """MSE of the denoiser's prediction against its target, plus ``mask_loss_weight`` x the decoded-mask loss.
 
@@ -109,9 +126,7 @@ class DenoiserLoss(nn.Module):
         noisy = self.scheduler.add_noise(latents, noise, timesteps)  # type: ignore[union-attr]  # what DiffusionInferer fed the denoiser
         estimate = clean_latent_estimate(prediction.float(), noisy.float(), timesteps, alphas, self.prediction_type)
         logits = self.mask_autoencoder.decode(estimate / self.scaling.mask.to(estimate.device))  # type: ignore[union-attr]
-        masks = targets["masks"].float()
-        per_sample = F.binary_cross_entropy_with_logits(logits.float(), masks, reduction="none").flatten(1).mean(1)
-        per_sample = per_sample + soft_dice_loss(torch.sigmoid(logits.float()), masks)
+        per_sample = decoded_mask_loss(logits.float(), targets["masks"].float(), self.mask_autoencoder)
         weights = (
             alphas.to(latents.device)[timesteps].float()
             if self.mask_loss_timesteps == "signal"

@@ -1,10 +1,12 @@
 """The latent diffusion segmenter's networks (MONAI's generative networks) and their assembly."""
 
 from medseglatdiff.networks.factories import (
+    MaskAutoencoderKL,
     autoencoder,
     image_autoencoder,
     latent_denoiser,
     mask_autoencoder,
+    mask_probabilities,
     noise_scheduler,
     norm_groups_for,
     sampling_scheduler,
@@ -22,6 +24,7 @@ from medseglatdiff.networks.latent_diffusion import (
 __all__ = [
     "LatentDiffusionSegmenter",
     "LatentScaling",
+    "MaskAutoencoderKL",
     "autoencoder",
     "decode_masks",
     "encode_images",
@@ -29,6 +32,7 @@ __all__ = [
     "image_autoencoder",
     "latent_denoiser",
     "mask_autoencoder",
+    "mask_probabilities",
     "noise_scheduler",
     "norm_groups_for",
     "sample_masks",

@@ -11,9 +11,12 @@ width, attention flags defaulting to "none", and the denoiser's input width (mas
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import torch
 from monai.networks.nets import AutoencoderKL, DiffusionModelUNet
 from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
+from torch import nn
 
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 
@@ -67,11 +70,27 @@ def autoencoder(
         with_encoder_nonlocal_attn: self-attention in the encoder's middle (latent-resolution) block.
         with_decoder_nonlocal_attn: self-attention in the decoder's middle block.
     """
+    return AutoencoderKL(**_autoencoder_kwargs(**locals()))
+
+
+def _autoencoder_kwargs(
+    spatial_dims: int,
+    in_channels: int,
+    out_channels: int,
+    channels: Sequence[int] = (32, 64, 64),
+    latent_channels: int = 3,
+    num_res_blocks: int | Sequence[int] = 1,
+    attention_levels: Sequence[bool] | None = None,
+    norm_num_groups: int | None = None,
+    with_encoder_nonlocal_attn: bool = False,
+    with_decoder_nonlocal_attn: bool = False,
+) -> dict[str, Any]:
+    """:func:`autoencoder`'s arguments as :class:`AutoencoderKL` takes them."""
     channels = tuple(int(c) for c in channels)
-    return AutoencoderKL(
+    return dict(
         spatial_dims=spatial_dims,
-        in_channels=in_channels,
-        out_channels=out_channels,
+        in_channels=int(in_channels),
+        out_channels=int(out_channels),
         channels=channels,
         latent_channels=int(latent_channels),
         num_res_blocks=num_res_blocks,
@@ -87,9 +106,49 @@ def image_autoencoder(spatial_dims: int, in_channels: int, **kwargs) -> Autoenco
     return autoencoder(spatial_dims, in_channels=in_channels, out_channels=in_channels, **kwargs)
 
 
-def mask_autoencoder(spatial_dims: int, **kwargs) -> AutoencoderKL:
-    """The mask VAE: one binary mask in, one logit map out; see :func:`autoencoder` for ``kwargs``."""
-    return autoencoder(spatial_dims, in_channels=1, out_channels=1, **kwargs)
+class MaskAutoencoderKL(AutoencoderKL):
+    """:class:`AutoencoderKL` for masks: knows its output activation and the ignore convention.
+
+    Input voxels below 0 (ignored voxels of an encoded mask) are seen as 0 by the encoder.
+
+    Args:
+        activation: ``"sigmoid"`` (binary, regions) or ``"softmax"`` (classes, background channel first).
+        kwargs: :class:`AutoencoderKL` arguments.
+    """
+
+    def __init__(self, activation: str = "sigmoid", **kwargs: Any) -> None:
+        if activation not in MASK_ACTIVATIONS:
+            raise ValueError(f"activation {activation!r}; use one of {', '.join(MASK_ACTIVATIONS)}")
+        super().__init__(**kwargs)
+        self.activation = activation
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return super().encode(x.clamp(min=0))
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Decoder logits ``(B, C, ...)`` -> foreground probabilities (softmax: the background channel dropped)."""
+        if self.activation == "softmax":
+            return torch.softmax(logits, dim=1)[:, 1:]
+        return torch.sigmoid(logits)
+
+
+MASK_ACTIVATIONS = ("sigmoid", "softmax")
+
+
+def mask_probabilities(mask_autoencoder: nn.Module, logits: torch.Tensor) -> torch.Tensor:
+    """Foreground probabilities of a mask VAE's logits (a plain AutoencoderKL: sigmoid)."""
+    if isinstance(mask_autoencoder, MaskAutoencoderKL):
+        return mask_autoencoder.probabilities(logits)
+    return torch.sigmoid(logits)
+
+
+def mask_autoencoder(
+    spatial_dims: int, label_channels: int = 1, activation: str = "sigmoid", **kwargs: Any
+) -> MaskAutoencoderKL:
+    """The mask VAE: the encoded mask (``label_channels``, see ``LabelScheme.network_channels``) in, as many logit
+    maps out; see :func:`autoencoder` for ``kwargs``."""
+    channels = int(label_channels)
+    return MaskAutoencoderKL(activation, **_autoencoder_kwargs(spatial_dims, channels, channels, **kwargs))
 
 
 def latent_denoiser(

@@ -16,6 +16,7 @@ from monai.networks.schedulers import Scheduler
 from torch import nn
 
 from medseglatdiff.networks.conditioning import check_conditioning, image_condition, latent_factor_of, uses_image_latent
+from medseglatdiff.networks.factories import mask_probabilities
 
 
 def scale_factor(latents: torch.Tensor) -> float:
@@ -73,8 +74,8 @@ def encode_masks(
 def decode_masks(
     mask_autoencoder: AutoencoderKL, latents: torch.Tensor, scale: torch.Tensor | float = 1.0
 ) -> torch.Tensor:
-    """Foreground probabilities from scaled mask latents (the VAE decodes logits)."""
-    return torch.sigmoid(mask_autoencoder.decode_stage_2_outputs(latents / scale))
+    """Foreground probabilities ``(B, K, ...)`` from scaled mask latents (the VAE decodes logits; its activation)."""
+    return mask_probabilities(mask_autoencoder, mask_autoencoder.decode_stage_2_outputs(latents / scale))
 
 
 @torch.no_grad()
@@ -90,12 +91,13 @@ def sample_masks(
     generator: torch.Generator | None = None,
     conditioning: str = "image_latent",
 ) -> torch.Tensor:
-    """Draw ``num_samples`` masks per image; returns probabilities ``(B, num_samples, *spatial)``.
+    """Draw ``num_samples`` masks per image; returns probabilities ``(B, num_samples, K, *spatial)``.
 
     The N samples of all B images run as one batch of ``N * B`` latents (or chunks of ``max_batch``),
     each starting from its own Gaussian noise, denoised by ``scheduler`` (DDIM) with the condition
     (:mod:`medseglatdiff.networks.conditioning`) concatenated on channels (MONAI's ``DiffusionInferer`` in
-    ``"concat"`` mode), then decoded by the mask VAE and passed through a sigmoid.
+    ``"concat"`` mode), then decoded by the mask VAE into its K foreground channels' probabilities (sigmoid, or
+    softmax without the background for several classes; see :class:`~medseglatdiff.networks.MaskAutoencoderKL`).
 
     Args:
         image_autoencoder: its encoder's posterior mean (times ``scaling.image``) is the ``image_latent``
@@ -128,8 +130,8 @@ def sample_masks(
         noise = torch.randn(shape, generator=generator, device=noise_device, dtype=cond.dtype).to(cond.device)
         latents = inferer.sample(noise, denoiser, scheduler=scheduler, conditioning=cond, mode="concat", verbose=False)
         probabilities.append(decode_masks(mask_autoencoder, latents, scaling.mask.to(images.device)))
-    probs = torch.cat(probabilities, dim=0)  # (B*N, 1, *spatial)
-    return probs.reshape(batch, num_samples, *probs.shape[2:])
+    probs = torch.cat(probabilities, dim=0)  # (B*N, K, *spatial)
+    return probs.reshape(batch, num_samples, *probs.shape[1:])
 
 
 class LatentDiffusionSegmenter(nn.Module):
@@ -169,7 +171,7 @@ class LatentDiffusionSegmenter(nn.Module):
         max_batch: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """:func:`sample_masks` with this model's networks; ``(B, num_samples, *spatial)`` probabilities."""
+        """:func:`sample_masks` with this model's networks; ``(B, num_samples, K, *spatial)`` probabilities."""
         return sample_masks(
             self.image_autoencoder,
             self.mask_autoencoder,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from medseglatdiff import __version__
+from medseglatdiff.datasets.label_scheme import LabelScheme, LabelSchemeError
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.planning.memory import (
     MemoryEstimate,
@@ -117,6 +118,17 @@ class Planner(PlanningRules):
     @property
     def spatial_dims(self) -> int:
         return int(self.fingerprint["summary"]["spatial_dims"])
+
+    @property
+    def label_scheme(self) -> LabelScheme:
+        """What the labels mean (fingerprints written before label kinds: derived from ``labels``)."""
+        dataset = self.fingerprint["dataset"]
+        if dataset.get("label_scheme"):
+            return LabelScheme.from_json(dataset["label_scheme"])
+        try:
+            return LabelScheme.from_labels(dataset["labels"])
+        except LabelSchemeError as exc:
+            raise MedsegError(f"dataset {dataset.get('root')}: {exc}; re-run `medseg extract_fingerprint`") from exc
 
     def determine_denoiser_recipe(self) -> dict[str, Decision]:
         """The recipe's denoiser training values (``prediction_type`` goes to the diffusion block)."""
@@ -364,9 +376,10 @@ class Planner(PlanningRules):
         levels = self.determine_denoiser_levels(int(min(desired) // factor.value))
         divisor = factor.value * 2 ** (levels.value - 1)
         patch = self.determine_patch_size(grid.median_shape, grid.max_input.value, divisor)
-        mask_channels = 1 if len(foreground) == 1 else len(label_values)
+        scheme = self.label_scheme
+        mask_channels = scheme.network_channels
         image_latent = self.determine_latent_channels(int(summary["num_channels"]), factor.value, grid.dims)
-        mask_latent = self.determine_latent_channels(max(len(foreground), 1), factor.value, grid.dims)
+        mask_latent = self.determine_latent_channels(scheme.num_channels, factor.value, grid.dims)
         latents = (image_latent.value, mask_latent.value)
         size = list(patch.value)
         nets = self._networks(size, factor.value, levels.value, latents, mask_channels, grid.dims)
@@ -383,7 +396,6 @@ class Planner(PlanningRules):
         mask_net, mask_est, mask_batch = self._autoencoder("mask_autoencoder", nets, grid, mask_channels, mask_latent)
         unet_net, unet_est, unet_batch = self._denoiser(nets, grid, levels, latents)
         fractions = {c: summary["classes"][str(c)]["fraction_median_nonzero"] for c in foreground}
-        sigmoid = mask_channels == 1
         stages = {
             "image_autoencoder": block(
                 {
@@ -401,12 +413,7 @@ class Planner(PlanningRules):
                     ),
                     "batch_size": mask_batch,
                     "kl_weight": self.determine_kl_weight(),
-                    "output_activation": Decision(
-                        "sigmoid" if sigmoid else "softmax",
-                        "one foreground class: sigmoid with weighted BCE"
-                        if sigmoid
-                        else "several classes: softmax with weighted CE",
-                    ),
+                    "output_activation": Decision(scheme.activation, scheme.describe()),
                     "class_weights": self.determine_class_weights(fractions, label_values),
                 }
             ),
@@ -480,6 +487,7 @@ class Planner(PlanningRules):
                 "raw_dataset": Decision(dataset["root"], "the raw dataset that was fingerprinted"),
                 "channel_names": Decision(dataset["channel_names"], "from dataset.json"),
                 "labels": Decision(dataset["labels"], "from dataset.json"),
+                "label_scheme": Decision(self.label_scheme.to_json(), self.label_scheme.describe()),
                 "num_raters": Decision(int(dataset["num_raters"]), "from dataset.json (0: single reference label)"),
                 "num_training": Decision(int(dataset["num_training"]), "cases fingerprinted"),
                 "natural_images": Decision(

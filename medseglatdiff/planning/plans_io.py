@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from medseglatdiff.datasets.label_scheme import LabelScheme, LabelSchemeError
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.io.atomic import write_json_atomic
 from medseglatdiff.io.json_files import read_json
@@ -126,6 +127,16 @@ def _shape_problems(where: str, config: dict[str, Any]) -> list[str]:
     return problems
 
 
+def plans_label_scheme(plans: dict[str, Any]) -> LabelScheme:
+    """The plan's label scheme (plans written before label kinds: derived from ``labels``, regions refused)."""
+    if plans.get("label_scheme"):
+        return LabelScheme.from_json(plans["label_scheme"])
+    try:
+        return LabelScheme.from_labels(plans["labels"])
+    except LabelSchemeError as exc:
+        raise PlansError(f"plans.json labels: {exc}; re-run `medseg plan_and_preprocess`") from exc
+
+
 def _channel_problems(where: str, config: dict[str, Any], plans: dict[str, Any]) -> list[str]:
     problems = []
     image, mask = config["image_autoencoder"]["network"], config["mask_autoencoder"]["network"]
@@ -154,12 +165,18 @@ def _channel_problems(where: str, config: dict[str, Any], plans: dict[str, Any])
             f"{where}.mask_autoencoder.class_weights: {len(weights)} weights for {len(values)} label "
             "values; fix: one weight per label value, background first"
         )
+    scheme = plans_label_scheme(plans)
     activation = config["mask_autoencoder"]["output_activation"]
-    expected = 1 if activation == "sigmoid" else len(values)
+    if activation != scheme.activation:
+        problems.append(
+            f"{where}.mask_autoencoder.output_activation: {activation!r} but the labels are {scheme.kind} "
+            f"({scheme.describe()}); fix: set {scheme.activation!r}"
+        )
+    expected = scheme.network_channels
     if mask["in_channels"] != expected or mask["out_channels"] != expected:
         problems.append(
             f"{where}.mask_autoencoder.network.in_channels/out_channels: must be {expected} for "
-            f"{activation} output; fix: set {expected}"
+            f"{scheme.kind} labels ({scheme.describe()}); fix: set {expected}"
         )
     normalization = config["preprocessing"]["normalization"]
     if [n["channel"] for n in normalization] != list(range(num_channels)):

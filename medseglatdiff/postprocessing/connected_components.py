@@ -1,4 +1,4 @@
-"""Postprocessing steps on binary masks, with MONAI's transforms.
+"""Postprocessing steps on label maps (each label on its own), with MONAI's transforms.
 
 ``apply_postprocessing`` runs the steps named in the model's postprocessing JSON, in order:
 ``keep_largest_component`` (monai.transforms.KeepLargestConnectedComponent) and ``fill_holes``
@@ -16,19 +16,20 @@ import torch
 POSTPROCESSING_STEPS = ("keep_largest_component", "fill_holes")
 
 
-def _transform(step: str):
+def _transform(step: str, labels: Sequence[int]):
     from monai.transforms import FillHoles, KeepLargestConnectedComponent
 
     if step == "keep_largest_component":
-        return KeepLargestConnectedComponent(applied_labels=[1], is_onehot=False, connectivity=None)
+        return KeepLargestConnectedComponent(applied_labels=list(labels), is_onehot=False, connectivity=None)
     if step == "fill_holes":
-        return FillHoles(applied_labels=[1])
+        return FillHoles(applied_labels=list(labels))
     raise ValueError(f"unknown postprocessing step '{step}'; choose from {', '.join(POSTPROCESSING_STEPS)}")
 
 
-def apply_postprocessing(mask: np.ndarray, steps: Sequence[str]) -> np.ndarray:
-    """Apply the named steps to a binary mask of shape (x, y[, z]); returns a new uint8 mask."""
+def apply_postprocessing(mask: np.ndarray, steps: Sequence[str], labels: Sequence[int] = (1,)) -> np.ndarray:
+    """Apply the named steps to a label map of shape (x, y[, z]), each of ``labels`` on its own (a binary mask:
+    ``labels=(1,)``); returns a new uint8 map."""
     result = torch.as_tensor(np.asarray(mask, dtype=np.uint8)[None])
     for step in steps:
-        result = _transform(step)(result)
+        result = _transform(step, labels)(result)
     return np.asarray(result)[0].astype(np.uint8)

@@ -106,6 +106,6 @@ def read_case(files: CaseFiles) -> RawCase:
                 raise MedsegError(
                     f"{path}: shape {rater.spatial_shape} differs from its image {shape}; run `medseg verify_dataset`"
                 )
-            stack.append((_as_mask(rater.array[:1], path) > 0).astype(np.uint8))
+            stack.append(_as_mask(rater.array[:1], path).astype(np.uint8))  # label maps (0/1 for one class)
         masks["raters"] = np.concatenate(stack, axis=0)
     return RawCase(files.case_id, image, masks["label"], masks["raters"], first.geometry)

@@ -26,7 +26,13 @@ from medseglatdiff.augmentation.batchgenerators_aug import (
     initial_patch_size,
 )
 from medseglatdiff.errors import MedsegError
-from medseglatdiff.training.transforms import CenteredPatchCropd, LoadPreprocessedCased, RandPatchCropd, RandRaterMaskd
+from medseglatdiff.training.transforms import (
+    CenteredPatchCropd,
+    EncodeMaskd,
+    LoadPreprocessedCased,
+    RandPatchCropd,
+    RandRaterMaskd,
+)
 
 SAMPLE_KEYS = ("image", "label", "raters", "mask")
 
@@ -72,10 +78,12 @@ def training_transform(
     augment: bool = True,
     foreground_probability: float = 0.33,
     slice_axis: int | None = None,
+    labels: Mapping[str, Any] | None = None,
 ) -> Compose:
-    """Load -> random (foreground-biased) region -> batchgenerators augmentation -> draw one rater -> tensors.
+    """Load -> random (foreground-biased) region -> augmentation -> draw one rater -> encode it -> tensors.
 
-    ``slice_axis``: for a 2D configuration of 3D volumes, the axis 2D patches are sliced across.
+    ``slice_axis``: for a 2D configuration of 3D volumes, the axis 2D patches are sliced across. ``labels``: the
+    plan's label scheme the mask is encoded by (None: binary, foreground = any non-zero value).
     """
     patch_size = tuple(int(p) for p in patch_size)
     params = augmentation_params(augmentation)
@@ -92,17 +100,25 @@ def training_transform(
         ]
     else:
         transforms.append(RandPatchCropd(patch_size, foreground_probability, slice_axis))
-    transforms += [RandRaterMaskd(), EnsureTyped(keys=SAMPLE_KEYS, allow_missing_keys=True, track_meta=False)]
+    transforms += [
+        RandRaterMaskd(),
+        EncodeMaskd(labels),
+        EnsureTyped(keys=SAMPLE_KEYS, allow_missing_keys=True, track_meta=False),
+    ]
     return Compose(transforms)
 
 
-def validation_transform(patch_size: Sequence[int], slice_axis: int | None = None) -> Compose:
-    """Load -> foreground-centred patch -> tensors (``mask`` = the reference label, raters kept for display)."""
+def validation_transform(
+    patch_size: Sequence[int], slice_axis: int | None = None, labels: Mapping[str, Any] | None = None
+) -> Compose:
+    """Load -> foreground-centred patch -> tensors (``mask`` = the encoded reference label, ``label`` the label
+    map, raters kept for display)."""
     return Compose(
         [
             LoadPreprocessedCased(),
             CenteredPatchCropd(patch_size, slice_axis),
             RandRaterMaskd(raters_key="__none__"),  # mask = reference label
+            EncodeMaskd(labels),
             EnsureTyped(keys=SAMPLE_KEYS, allow_missing_keys=True, track_meta=False),
         ]
     )
@@ -142,9 +158,10 @@ def training_dataset(
     cache_rate: float = 0.0,
     seed: int = 0,
     slice_axis: int | None = None,
+    labels: Mapping[str, Any] | None = None,
 ) -> Dataset:
     """The training dataset of ``cases`` (see :func:`training_transform`)."""
-    transform = training_transform(patch_size, augmentation, augment, foreground_probability, slice_axis)
+    transform = training_transform(patch_size, augmentation, augment, foreground_probability, slice_axis, labels)
     return case_dataset(folder, cases, transform, cache_rate, seed)
 
 
@@ -154,18 +171,22 @@ def validation_dataset(
     patch_size: Sequence[int],
     max_cases: int | None = None,
     slice_axis: int | None = None,
+    labels: Mapping[str, Any] | None = None,
 ) -> Dataset:
     """The validation dataset: the first ``max_cases`` of ``cases`` (all when None)."""
     cases = list(cases)[: max_cases or None]
-    return case_dataset(folder, cases, validation_transform(patch_size, slice_axis))
+    return case_dataset(folder, cases, validation_transform(patch_size, slice_axis, labels))
 
 
-def inference_dataset(folder: str | os.PathLike, cases: Sequence[str]) -> Dataset:
-    """Whole preprocessed cases, unaugmented (``mask`` = the reference label), for ensemble inference."""
+def inference_dataset(
+    folder: str | os.PathLike, cases: Sequence[str], labels: Mapping[str, Any] | None = None
+) -> Dataset:
+    """Whole preprocessed cases, unaugmented (``mask`` = the encoded reference label), for ensemble inference."""
     transform = Compose(
         [
             LoadPreprocessedCased(),
             RandRaterMaskd(raters_key="__none__"),
+            EncodeMaskd(labels),
             EnsureTyped(keys=SAMPLE_KEYS, allow_missing_keys=True, track_meta=False),
         ]
     )

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from medseglatdiff.datasets.label_scheme import LabelScheme
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.io.atomic import write_json_atomic
 from medseglatdiff.io.json_files import read_json
@@ -86,6 +87,7 @@ def collect_model_info(parser: Any) -> dict[str, Any]:
     plan = parser.get_parsed_content("plan")
     plans = load_plans(Path(parser.get_parsed_content("dataset_dir")) / PLANS_FILE)
     labels = {k: v for k, v in plans["labels"].items() if v != 0}
+    scheme = LabelScheme.from_json(plan["label_scheme"])
     return {
         "model_info_version": MODEL_INFO_VERSION,
         "bundle_name": parser.get_parsed_content("bundle_name"),
@@ -99,9 +101,10 @@ def collect_model_info(parser: Any) -> dict[str, Any]:
         "diffusion": {k: _jsonable(parser.get_parsed_content(f"denoiser#{k}")) for k in DIFFUSION_KEYS},
         "conditioning": str(parser.get_parsed_content("denoiser#conditioning")),
         "inference": _jsonable(dict(plan["inference"])),
+        "label_scheme": plan["label_scheme"],
         "mask": {
-            "value": 1,
-            "meaning": "foreground" if len(labels) == 1 else "union of the foreground classes",
+            "value": int(scheme.label_values[0]) if scheme.kind == "binary" else None,
+            "meaning": "foreground" if scheme.kind == "binary" else f"label map of {scheme.kind}",
             "classes": labels,
         },
         **_dataset_facts(plans),
@@ -117,6 +120,11 @@ def write_model_files(parser: Any, output_dir: str | os.PathLike) -> Path:
     plans = load_plans(Path(parser.get_parsed_content("dataset_dir")) / PLANS_FILE)
     write_json_atomic(output_dir / PLANS_FILE, plans)
     return write_json_atomic(output_dir / MODEL_INFO_FILE, info)
+
+
+def model_label_scheme(info: Mapping[str, Any]) -> LabelScheme:
+    """The label scheme a model was trained with (models from before label kinds: one binary foreground)."""
+    return LabelScheme.from_json(info.get("label_scheme"))
 
 
 def load_model_info(fold_dir: str | os.PathLike) -> dict[str, Any]:

@@ -5,9 +5,10 @@ Everything the training configuration (``configs/train.json``) reads from the pl
 configuration as plain values (network arguments named as the factories in :mod:`medseglatdiff.networks`
 take them). Bundles override any of them on the command line.
 
-Masks are trained as one binary foreground (sigmoid + weighted BCE, the method's formulation). For a
-dataset with several foreground classes (BraTS) the foreground is their union (whole tumour), and its WCE
-weight is the smallest of the planned class weights (the union is at least as frequent as any class).
+Masks are encoded by the plan's label scheme (:mod:`medseglatdiff.datasets.label_scheme`): one binary
+foreground (sigmoid + weighted BCE, the method's formulation), several classes (one-hot, softmax + weighted CE
+with the plan's class weights) or regions (one sigmoid + weighted BCE per region, each region weighted like its
+rarest member class, since a region is at least as frequent as any class in it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from medseglatdiff.errors import MedsegError
+from medseglatdiff.planning.plans_io import plans_label_scheme
 from medseglatdiff.planning.recipes import DENOISER_KEYS, RECIPES
 from medseglatdiff.preprocessing.preprocess import CASE_GROUPS_FILE
 from medseglatdiff.training.data import preprocessed_cases
@@ -38,6 +40,11 @@ def _load_plans(work: Path) -> dict[str, Any]:
         raw = " (it looks like a raw dataset)" if (work / "dataset.json").is_file() else ""
         raise MedsegError(f"{work}: no {PLANS_FILE}, the dataset is not planned{raw}; {PLAN_HINT}")
     return load_plans(work)
+
+
+def values_of(labels: dict[str, Any]) -> list[int]:
+    """Every label value of a ``labels`` object, sorted (the order of the plan's ``class_weights``)."""
+    return sorted({int(v) for value in labels.values() for v in (value if isinstance(value, list) else [value])})
 
 
 def _autoencoder_args(block: dict[str, Any]) -> dict[str, Any]:
@@ -80,14 +87,9 @@ def training_plan(dataset_dir: str | os.PathLike, configuration: str | None = No
     if not data_folder.is_dir() or not any(data_folder.glob("*.npz")):
         raise MedsegError(f"{data_folder}: no preprocessed cases for configuration {name!r}; {PLAN_HINT}")
     mask = config["mask_autoencoder"]
-    weights = [float(w) for w in mask["class_weights"]]
-    foreground = min(weights[1:]) if len(weights) > 1 else 1.0
-    if len(weights) > 2:
-        logger.info(
-            "%d foreground classes trained as one foreground (their union), WCE weight %.3g",
-            len(weights) - 1,
-            foreground,
-        )
+    scheme = plans_label_scheme(plans)
+    by_value = dict(zip(values_of(plans["labels"]), (float(w) for w in mask["class_weights"])))
+    foreground = [min(by_value.get(v, 1.0) for v in values) for values in scheme.values]
     denoiser = config["denoiser"]["network"]
     recipe = {
         **RECIPES["published"].values(),
@@ -100,6 +102,7 @@ def training_plan(dataset_dir: str | os.PathLike, configuration: str | None = No
         "spatial_dims": int(config["spatial_dims"]),
         "num_channels": len(plans["channel_names"]),
         "num_raters": int(plans["num_raters"]),
+        "label_scheme": scheme.to_json(),
         "data_folder": str(data_folder),
         "patch_size": [int(p) for p in config["patch_size"]],
         "slice_axis": config["preprocessing"]["slice_axis"],
@@ -112,8 +115,10 @@ def training_plan(dataset_dir: str | os.PathLike, configuration: str | None = No
             **_autoencoder_args(mask),
             "batch_size": int(mask["batch_size"]),
             "kl_weight": float(mask["kl_weight"]),
-            "foreground_weight": foreground,
-            "background_weight": weights[0] if weights else 1.0,
+            "foreground_weight": foreground[0] if scheme.kind == "binary" else foreground,
+            "background_weight": by_value.get(0, 1.0),
+            "label_channels": scheme.network_channels,
+            "activation": scheme.activation,
         },
         "denoiser": {
             "channels": list(denoiser["channels"]),

@@ -1,9 +1,9 @@
 """Dictionary transforms that turn a preprocessed case into a training or validation sample.
 
-A sample holds ``image`` ``(C, *spatial)`` float32, ``label`` ``(1, *spatial)`` (the binary reference:
-foreground = any non-zero label value), ``raters`` ``(R, *spatial)`` binary rater masks (absent for
-single-label datasets) and, after :class:`RandRaterMaskd`, ``mask`` ``(1, *spatial)``: the one mask the
-autoencoder and the denoiser learn from in this iteration.
+A sample holds ``image`` ``(C, *spatial)`` float32, ``label`` ``(1, *spatial)`` (the reference label map),
+``raters`` ``(R, *spatial)`` rater label maps (absent for single-label datasets) and, after
+:class:`RandRaterMaskd`, ``mask`` ``(1, *spatial)``: the one label map the autoencoder and the denoiser learn from
+in this iteration, which :class:`EncodeMaskd` turns into the mask VAE's channels (the plan's label scheme).
 
 Multi-rater choice: each sample draws **one rater uniformly among all raters, empty masks included**. An
 empty rater mask is real disagreement (that reader did not outline the lesion on this slice), so dropping
@@ -20,19 +20,20 @@ from typing import Any
 import numpy as np
 from monai.transforms import MapTransform, Randomizable
 
+from medseglatdiff.datasets.label_scheme import LabelScheme
 from medseglatdiff.errors import MedsegError
 
 MASK_KEYS = ("label", "raters")
 
 
 def load_preprocessed_case(path: str | Path) -> dict[str, Any]:
-    """Read one preprocessed ``<case>.npz`` into ``image``, ``label`` (binary) and ``raters`` when present."""
+    """Read one preprocessed ``<case>.npz`` into ``image``, ``label`` and ``raters`` (label maps) when present."""
     path = Path(path)
     try:
         with np.load(path) as npz:
             image = np.asarray(npz["image"], dtype=np.float32)
-            label = (np.asarray(npz["label"]) > 0).astype(np.uint8)
-            raters = (np.asarray(npz["raters"]) > 0).astype(np.uint8) if "raters" in npz.files else None
+            label = np.asarray(npz["label"]).astype(np.uint8)
+            raters = np.asarray(npz["raters"]).astype(np.uint8) if "raters" in npz.files else None
     except (OSError, ValueError, KeyError) as exc:
         raise MedsegError(
             f"{path}: cannot read the preprocessed case ({exc}); run `medseg plan_and_preprocess` again"
@@ -192,7 +193,8 @@ class CenteredPatchCropd(MapTransform):
 class RandRaterMaskd(Randomizable, MapTransform):
     """Set ``mask`` to one rater's mask drawn uniformly among all raters (empty ones included).
 
-    Without raters (single-label datasets) the mask is the reference label.
+    Without raters (single-label datasets) the mask is the reference label. Masks stay label maps
+    (:class:`EncodeMaskd` encodes them).
     """
 
     def __init__(self, raters_key: str = "raters", label_key: str = "label", output_key: str = "mask") -> None:
@@ -208,8 +210,31 @@ class RandRaterMaskd(Randomizable, MapTransform):
         d = dict(data)
         raters = d.get(self.raters_key)
         if raters is None or len(raters) == 0:
-            d[self.output_key] = (np.asarray(d[self.label_key]) > 0).astype(np.uint8)
+            d[self.output_key] = np.asarray(d[self.label_key]).astype(np.uint8)
             return d
         self.randomize(len(raters))
         d[self.output_key] = np.asarray(raters[self._rater : self._rater + 1]).astype(np.uint8)
+        return d
+
+
+class EncodeMaskd(MapTransform):
+    """Encode the ``mask`` label map ``(1, *spatial)`` into the mask VAE's channels by a label scheme.
+
+    With no scheme (None: callers that predate label kinds) the mask becomes binary, foreground = any non-zero
+    value. Ignored voxels are -1 in every channel (see :mod:`medseglatdiff.datasets.label_scheme`).
+
+    Args:
+        labels: the scheme (:class:`LabelScheme` or its JSON form from the plan), or None.
+        key: the label map to encode.
+    """
+
+    def __init__(self, labels: LabelScheme | Mapping[str, Any] | None = None, key: str = "mask") -> None:
+        super().__init__([key])
+        self.scheme = labels if isinstance(labels, LabelScheme) or labels is None else LabelScheme.from_json(labels)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            label = np.asarray(d[key])
+            d[key] = (label > 0).astype(np.float32) if self.scheme is None else self.scheme.encode(label)
         return d

@@ -36,4 +36,10 @@ def test_brats_bundle_runs_in_3d(brats_work: Path, tmp_path: Path, tiny) -> None
     assert conv.shape[1] == 1 + 2 * 2**3  # mask latent + FLAIR and T1c, space-to-depth by the latent factor 2
     plan = json.loads((brats_work / "plans.json").read_text())
     assert list(plan["configurations"]) == ["3d"]
+    # BraTS' four tumour classes (labels 0..4): a one-hot mask VAE with a background channel, softmax
+    assert plan["label_scheme"]["kind"] == "classes" and len(plan["label_scheme"]["names"]) == 4
+    vae = torch.load(out / "mask_autoencoder" / "model.pt", weights_only=True)["network"]
+    first = next(v for k, v in vae.items() if k.startswith("encoder") and v.ndim == 5)
+    last = [v for k, v in vae.items() if k.startswith("decoder") and v.ndim == 5][-1]
+    assert first.shape[1] == 5 and last.shape[0] == 5
     assert list((out / "tensorboard" / "denoiser_images").glob("events.out.tfevents.*"))

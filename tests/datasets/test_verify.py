@@ -83,8 +83,15 @@ def _brats(src: Path, out: Path) -> Path:
         box = _crop(label.array, np.argwhere(label.array[0] > 0).mean(axis=0), 16)
         channels = [read_image(src / case / f"{name}_subtrMeanDivStd.nii.gz").array[box] for name in ("Flair", "T1c")]
         cases.append(CaseData(case, channels, label.geometry, label=label.array[box]))
-    labels = {"background": 0, "necrosis": 1, "edema": 2, "non_enhancing": 3, "enhancing": 4}
-    return _write(cases, out, channel_names={"0": "FLAIR", "1": "T1c"}, labels=labels, file_ending=".nii.gz")
+    regions = {"background": 0, "whole_tumour": [1, 2, 3, 4], "tumour_core": [1, 3, 4], "enhancing_tumour": [4]}
+    return _write(
+        cases,
+        out,
+        channel_names={"0": "FLAIR", "1": "T1c"},
+        labels=regions,
+        file_ending=".nii.gz",
+        extra={"regions_class_order": [2, 1, 4]},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -231,9 +238,10 @@ BREAKERS: list[tuple[str, str, Callable[[Path], Path]]] = [
         lambda r: _rewrite(_first(r, "labelsTr"), lambda a: np.repeat(a, 3, axis=0)),
     ),
     ("brats", checks.NAN_OR_INF_IN_IMAGE, lambda r: _nifti_float(_first(r, "imagesTr"), _with_value(np.nan))),
-    ("lidc", checks.UNSUPPORTED_LABELS, lambda r: _edit_json(r, lambda d: d["labels"].update(ignore=2))),
-    ("lidc", checks.UNSUPPORTED_LABELS, lambda r: _edit_json(r, lambda d: d.update(regions_class_order=[1]))),
-    ("kvasir", checks.MERGED_CLASSES, lambda r: _edit_json(r, lambda d: d["labels"].update(other=2))),
+    # nnU-Net's label rules: the ignore label is the highest value; regions need one order entry each
+    ("lidc", checks.INVALID_LABEL_SCHEME, lambda r: _edit_json(r, lambda d: d["labels"].update(ignore=1, nodule=2))),
+    ("lidc", checks.INVALID_LABEL_SCHEME, lambda r: _edit_json(r, lambda d: d.update(regions_class_order=[1, 2]))),
+    ("brats", checks.INVALID_LABEL_SCHEME, lambda r: _edit_json(r, lambda d: d.pop("regions_class_order"))),
     (
         "lidc",
         checks.IGNORED_DATASET_KEY,
@@ -271,9 +279,7 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
 def test_valid_datasets_verify_clean(bases: dict[str, Path]) -> None:
     for name, root in bases.items():
         report = verify_dataset(root, progress=False)
-        # BraTS' four tumour classes are trained as their union, and verify says so
-        expected = [checks.MERGED_CLASSES] if name == "brats" else []
-        assert [p.kind for p in report.problems] == expected, f"{name}: {report.format()}"
+        assert [p.kind for p in report.problems] == [], f"{name}: {report.format()}"
         assert report.ok and report.num_cases == len(DatasetSpec.load(root).case_ids()) > 0
     lidc = DatasetSpec.load(bases["lidc"])
     empty_raters = [f for case in lidc.case_ids() for f in lidc.rater_files(case) if not read_image(f).array.any()]
@@ -358,7 +364,7 @@ def test_channel_gap_blames_only_the_gapped_case(bases: dict[str, Path], tmp_pat
     report = verify_dataset(root, progress=False)
     (found,) = report.of_kind(checks.MISSING_CHANNEL_FILE)
     assert found.files[0] == missing and "gaps" in found.message
-    assert report.kinds == {checks.MISSING_CHANNEL_FILE, checks.MERGED_CLASSES}  # BraTS classes: a warning
+    assert report.kinds == {checks.MISSING_CHANNEL_FILE}
 
 
 def test_every_kind_is_documented() -> None:

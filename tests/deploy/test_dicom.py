@@ -89,3 +89,19 @@ def test_model_is_found_from_the_bundle_its_models_folder_or_a_package_folder(
         (tmp_path / "two" / name / "configs" / "metadata.json").write_text(json.dumps({"name": name}))
     with pytest.raises(MedsegError, match="several bundles"):
         find_bundle(tmp_path / "two")
+
+
+def test_several_classes_or_regions_become_one_segment_each(tmp_path: Path) -> None:
+    from medseglatdiff.deploy.app import segment_descriptions
+    from medseglatdiff.deploy.model import DeployModel
+    from medseglatdiff.deploy.operators import segment_numbers
+
+    regions = (("whole_tumour", 2), ("tumour_core", 1), ("enhancing_tumour", 4))  # regions_class_order 2, 1, 4
+    model = DeployModel(tmp_path, "brats", "1.0", "whole_tumour + tumour_core + enhancing_tumour", regions)
+    assert [d._segment_label for d in segment_descriptions(model)] == [
+        "whole_tumour",
+        "tumour_core",
+        "enhancing_tumour",
+    ]
+    label_map = np.array([[0, 2, 1, 4]], dtype=np.uint8)
+    np.testing.assert_array_equal(segment_numbers(label_map, regions), [[0, 1, 2, 3]])  # segment k holds value k

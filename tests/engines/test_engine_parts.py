@@ -119,7 +119,7 @@ def test_pixel_conditioning_needs_no_image_autoencoder(nets: dict) -> None:
         conditioning="image_pixels",
     )
     out = inferer(torch.randn(2, 1, 16, 16), denoiser)
-    assert out.shape == (2, 3, 16, 16) and float(out.min()) >= 0 and float(out.max()) <= 1
+    assert out.shape == (2, 3, 1, 16, 16) and float(out.min()) >= 0 and float(out.max()) <= 1
 
 
 def test_latent_scale_handler_sets_factors_once(nets: dict) -> None:
@@ -140,7 +140,7 @@ def test_inferer_samples_reproducibly_and_by_windows(nets: dict) -> None:
     )
     images = torch.randn(2, 1, 16, 16)
     first = inferer(images, nets["denoiser"])
-    assert first.shape == (2, 3, 16, 16) and torch.allclose(first, inferer(images, nets["denoiser"]))
+    assert first.shape == (2, 3, 1, 16, 16) and torch.allclose(first, inferer(images, nets["denoiser"]))
     windows = LatentEnsembleInferer(
         nets["image"],
         nets["mask"],
@@ -150,7 +150,7 @@ def test_inferer_samples_reproducibly_and_by_windows(nets: dict) -> None:
         roi_size=(16, 16),
     )
     large = windows(torch.randn(1, 1, 24, 40), nets["denoiser"])
-    assert large.shape == (1, 2, 24, 40) and float(large.min()) >= 0 and float(large.max()) <= 1
+    assert large.shape == (1, 2, 1, 24, 40) and float(large.min()) >= 0 and float(large.max()) <= 1
 
 
 def test_ensemble_mean_and_grid() -> None:

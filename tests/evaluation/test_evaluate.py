@@ -97,3 +97,22 @@ def test_references_without_a_prediction_are_listed_and_strict_refuses(demo, tmp
     assert summary["num_cases"] == 3 and summary["unpredicted_cases"] == [missing]
     with pytest.raises(MedsegError, match=rf"1 reference case\(s\) .* have no prediction, e.g. {missing}"):
         evaluate(tmp_path / "pred", demo.root, figures=False, surface=False, strict=True)
+
+
+def test_ignore_label_voxels_are_not_scored(demo, tmp_path: Path) -> None:
+    raw = demo.root
+    data = json.loads((raw / "dataset.json").read_text())
+    data["labels"]["ignore"] = 2
+    (raw / "dataset.json").write_text(json.dumps(data))
+    layout = PredictionLayout(tmp_path / "pred", ".png")
+    case = demo.case_ids()[0]
+    label = read_image(demo.label_file(case))
+    reference = label.array.copy()
+    reference[:, :10] = 2  # unannotated rows
+    write_image(reference, label.geometry, demo.label_file(case))
+    prediction = label.array.copy()
+    prediction[:, :10] = 1 - (prediction[:, :10] > 0)  # wrong everywhere, but only where nothing is annotated
+    write_image(prediction.astype(np.uint8), label.geometry, layout.mask(case))
+    summary = evaluate(tmp_path / "pred", raw, out=tmp_path / "eval", figures=False)
+    assert summary["label_scheme"]["ignore"] == 2 and list(summary["per_class"]) == ["lesion"]
+    assert summary["metrics"]["dice"]["mean"] == pytest.approx(1.0)

@@ -109,13 +109,16 @@ def _brats_crop(case_dir: Path, size: int, spacing_z: float | None = None):
 
 @pytest.fixture(scope="session")
 def brats_trained(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainedSetup:
-    """Both BraTS samples cropped to 32^3, planned in 3D; fold 0 trained with 16^3 patches."""
+    """Both BraTS samples cropped to 32^3 with BraTS' regions (whole tumour, tumour core, enhancing tumour, as the
+    converter writes them), planned in 3D; fold 0 trained with 16^3 patches."""
     from medseglatdiff.datasets.raw_writer import RawDatasetWriter
     from medseglatdiff.planning.pipeline import plan_and_preprocess
 
     root = tmp_path_factory.mktemp("brats_infer")
-    labels = {"background": 0, "necrosis": 1, "edema": 2, "non_enhancing": 3, "enhancing": 4}
-    writer = RawDatasetWriter(root / "raw", {"0": "FLAIR", "1": "T1c"}, labels, ".nii.gz")
+    regions = {"background": 0, "whole_tumour": [1, 2, 3, 4], "tumour_core": [1, 3, 4], "enhancing_tumour": [4]}
+    writer = RawDatasetWriter(
+        root / "raw", {"0": "FLAIR", "1": "T1c"}, regions, ".nii.gz", extra={"regions_class_order": [2, 1, 4]}
+    )
     writer.start()
     cases = sorted(p for p in (shared_data / "brats2015_deepmedic").iterdir() if p.is_dir())
     writer.finish([writer.write_case(_brats_crop(case, 32)) for case in cases])

@@ -101,7 +101,7 @@ def test_outside_the_crop_box_is_certain_background(lidc_trained, tmp_path: Path
 
 
 @pytest.mark.slow
-def test_3d_nifti_prediction_keeps_geometry_and_evaluates_whole_tumour(
+def test_3d_nifti_prediction_keeps_geometry_and_evaluates_three_regions(
     brats_trained, brats_crop, shared_data: Path, tmp_path: Path
 ) -> None:
     from medseglatdiff.io.writers import write_image as write
@@ -112,26 +112,42 @@ def test_3d_nifti_prediction_keeps_geometry_and_evaluates_whole_tumour(
     for k, channel in enumerate(crop.channels):
         write(channel, crop.geometry, tmp_path / "in" / f"{case}_{k:04d}.nii.gz")
     record = predict(tmp_path / "in", tmp_path / "out", brats_trained.model, save_samples=True, **FAST)
-    assert record["mask"]["meaning"] == "union of the foreground classes"
+    regions = ("whole_tumour", "tumour_core", "enhancing_tumour")
+    assert record["label_scheme"]["kind"] == "regions" and tuple(record["label_scheme"]["names"]) == regions
     assert record["cases"][0]["preprocessed_shape"] == [36, 36, 72]
+    outputs = record["cases"][0]["outputs"]
+    assert sorted(outputs["probability"]) == sorted(regions) and sorted(outputs["confidence"]) == sorted(regions)
     for path in [
         tmp_path / "out" / f"{case}.nii.gz",
-        tmp_path / "out" / "probability" / f"{case}.nii.gz",
+        *[tmp_path / "out" / "probability" / f"{case}_{name}.nii.gz" for name in regions],
+        *[tmp_path / "out" / "confidence" / f"{case}_{name}.nii.gz" for name in regions],
         *sorted((tmp_path / "out" / "samples").iterdir()),
     ]:
         written = read_image(path)
         assert written.spatial_shape == (36, 36, 36)
         assert written.geometry.allclose(crop.geometry), path  # spacing, origin and direction of the input
+    # the label map is painted in regions_class_order (2, 1, 4): its values say which regions a voxel is in
+    assert set(np.unique(read_image(tmp_path / "out" / f"{case}.nii.gz").array).tolist()) <= {0, 1, 2, 4}
+    whole = read_image(tmp_path / "out" / "probability" / f"{case}_whole_tumour.nii.gz").array
+    enhancing = read_image(tmp_path / "out" / "probability" / f"{case}_enhancing_tumour.nii.gz").array
+    assert not np.array_equal(whole, enhancing)  # one map per region, not copies
     assert (tmp_path / "out" / "overlays" / f"{case}.png").is_file()
 
     # scored against the raw dataset's (32^3) reference: a prediction of the raw image itself
     raw_pred = predict(
-        brats_trained.raw / "imagesTr" / f"{case}_0000.nii.gz", tmp_path / "raw_pred", brats_trained.model, **FAST
+        brats_trained.raw / "imagesTr" / f"{case}_0000.nii.gz",
+        tmp_path / "raw_pred",
+        brats_trained.model,
+        save_samples=True,
+        **FAST,
     )
     assert [c["case"] for c in raw_pred["cases"]] == [case]  # the _0001 sibling was found
     summary = evaluate(tmp_path / "raw_pred", brats_trained.raw, out=tmp_path / "eval", figures=False)
-    assert summary["merged_classes"] and list(summary["per_class"]) == ["foreground"]
-    assert summary["metrics"]["dice"]["n"] == 1
+    assert not summary["merged_classes"] and tuple(summary["per_class"]) == regions
+    for name in regions:
+        assert {"dice", "iou", "hd95", "ece"} <= set(summary["per_class"][name]), name
+    mean = np.mean([summary["per_class"][n]["dice"]["mean"] for n in regions])
+    assert summary["metrics"]["dice"]["n"] == 1 and summary["metrics"]["dice"]["mean"] == pytest.approx(mean)
 
 
 def test_model_selection_sets_threshold_and_postprocessing(lidc_trained, copy_raw_images, tmp_path: Path) -> None:

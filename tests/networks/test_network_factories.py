@@ -83,7 +83,7 @@ def test_segmenter_samples_an_ensemble_per_image() -> None:
     probs = model.sample(
         images, sampling_scheduler(num_inference_steps=2), num_samples=3, max_batch=4, generator=generator
     )
-    assert probs.shape == (2, 3, 16, 16)
+    assert probs.shape == (2, 3, 1, 16, 16)  # (B, N, K channels, *spatial)
     assert float(probs.min()) >= 0.0 and float(probs.max()) <= 1.0
     again = model.sample(
         images, sampling_scheduler(num_inference_steps=2), num_samples=3, generator=torch.Generator().manual_seed(3)

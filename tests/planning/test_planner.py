@@ -149,3 +149,27 @@ def test_recipes_set_the_denoiser_levers_with_reasons(fingerprints):
     assert not mask["with_encoder_nonlocal_attn"] and not mask["with_decoder_nonlocal_attn"]
     with pytest.raises(MedsegError, match="unknown denoiser recipe"):
         Planner(fingerprints["kvasir"], 4, recipe="fastest")
+
+
+def test_label_kinds_set_the_mask_vae_channels_and_activation(fingerprints):
+    import copy
+
+    from medseglatdiff.datasets.label_scheme import LabelScheme
+    from medseglatdiff.planning.plans_io import PlansError
+
+    classes = Planner(fingerprints["brats"], 4).plan()  # labels 0..4: four classes
+    regions_fingerprint = copy.deepcopy(fingerprints["brats"])
+    scheme = LabelScheme.from_labels(
+        {"background": 0, "whole_tumour": [1, 2, 3, 4], "tumour_core": [1, 3, 4], "enhancing_tumour": [4]}, [2, 1, 4]
+    )
+    regions_fingerprint["dataset"]["label_scheme"] = scheme.to_json()
+    regions = Planner(regions_fingerprint, 4).plan()
+    for plans, kind, channels, activation in ((classes, "classes", 5, "softmax"), (regions, "regions", 3, "sigmoid")):
+        assert plans["label_scheme"]["kind"] == kind and plans["reasons"]["label_scheme"]
+        mask = plans["configurations"]["3d"]["mask_autoencoder"]
+        assert mask["network"]["in_channels"] == mask["network"]["out_channels"] == channels
+        assert mask["output_activation"] == activation
+    broken = copy.deepcopy(regions)
+    broken["configurations"]["3d"]["mask_autoencoder"]["output_activation"] = "softmax"
+    with pytest.raises(PlansError, match="output_activation"):
+        validate_plans(broken)

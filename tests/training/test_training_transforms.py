@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from medseglatdiff.datasets.label_scheme import LabelScheme
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.training.data import (
     data_loader,
@@ -16,7 +17,13 @@ from medseglatdiff.training.data import (
     training_dataset,
     validation_dataset,
 )
-from medseglatdiff.training.transforms import CenteredPatchCropd, RandPatchCropd, RandRaterMaskd, crop_with_padding
+from medseglatdiff.training.transforms import (
+    CenteredPatchCropd,
+    EncodeMaskd,
+    RandPatchCropd,
+    RandRaterMaskd,
+    crop_with_padding,
+)
 
 
 def _case(shape: tuple[int, ...], lesion: tuple[slice, ...], num_raters: int = 4) -> dict[str, np.ndarray]:
@@ -90,7 +97,24 @@ def test_raters_are_drawn_uniformly_empty_ones_included() -> None:
         counts[index] += 1
     assert np.all(np.abs(counts / 800 - 0.25) < 0.06), counts  # the empty rater is drawn as often as the others
     no_raters = draw({"label": np.array([[[0, 2], [1, 0]]], dtype=np.uint8)})
-    np.testing.assert_array_equal(no_raters["mask"], [[[0, 1], [1, 0]]])
+    np.testing.assert_array_equal(no_raters["mask"], [[[0, 2], [1, 0]]])  # a label map: encoded later
+    binary = EncodeMaskd()(no_raters)["mask"]  # no scheme: any non-zero value is foreground
+    np.testing.assert_array_equal(binary, [[[0, 1], [1, 0]]])
+
+
+def test_masks_are_encoded_by_the_label_scheme() -> None:
+    label = np.array([[[0, 1, 2], [4, 3, 5]]], dtype=np.uint8)
+    regions = LabelScheme.from_labels(
+        {"background": 0, "whole": [1, 2, 3, 4], "core": [1, 3, 4], "enhancing": [4], "ignore": 5}, [2, 1, 4]
+    )
+    encoded = EncodeMaskd(regions.to_json())({"mask": label})["mask"]
+    assert encoded.shape == (3, 2, 3) and encoded.dtype == np.float32
+    np.testing.assert_array_equal(encoded[:, 0, 1], [1, 1, 0])  # necrosis: whole + core
+    np.testing.assert_array_equal(encoded[:, 1, 0], [1, 1, 1])  # enhancing: every region
+    np.testing.assert_array_equal(encoded[:, 1, 2], [-1, -1, -1])  # ignored everywhere
+    classes = LabelScheme.from_labels({"background": 0, "a": 1, "b": 2})
+    onehot = EncodeMaskd(classes)({"mask": np.array([[[0, 1, 2]]], dtype=np.uint8)})["mask"]
+    np.testing.assert_array_equal(onehot[:, 0], [[1, 0, 0], [0, 1, 0], [0, 0, 1]])  # background channel first
 
 
 @pytest.fixture

@@ -40,6 +40,9 @@ class BratsLayout:
         channel_names: dataset.json ``channel_names``.
         labels: dataset.json ``labels`` (after remapping).
         label_map: source label value -> written value; other values are an error.
+        regions: dataset.json ``labels`` as BraTS' evaluation regions (whole tumour, tumour core, enhancing).
+        regions_class_order: the label value each region paints in a predicted label map (nnU-Net's rule), so
+            the regions can be read back from it.
     """
 
     name: str
@@ -48,6 +51,8 @@ class BratsLayout:
     channel_names: dict[str, str]
     labels: dict[str, int]
     label_map: tuple[tuple[int, int], ...]
+    regions: dict[str, list[int]]
+    regions_class_order: tuple[int, ...]
 
     def file(self, case_dir: Path, pattern: str) -> Path:
         """The file of ``pattern`` in ``case_dir`` (``.nii.gz`` or ``.nii``); the ``.nii.gz`` path when neither
@@ -70,6 +75,8 @@ BRATS2021 = BratsLayout(
     channel_names={"0": "FLAIR", "1": "T1", "2": "T1ce", "3": "T2"},
     labels={"background": 0, "necrotic_core": 1, "edema": 2, "enhancing": 3},
     label_map=((0, 0), (1, 1), (2, 2), (4, 3)),
+    regions={"background": 0, "whole_tumour": [1, 2, 3], "tumour_core": [1, 3], "enhancing_tumour": [3]},
+    regions_class_order=(2, 1, 3),
 )
 DEEPMEDIC2015 = BratsLayout(
     name="BRATS 2015 (DeepMedic copy)",
@@ -78,6 +85,8 @@ DEEPMEDIC2015 = BratsLayout(
     channel_names={"0": "FLAIR", "1": "T1c"},
     labels={"background": 0, "necrosis": 1, "edema": 2, "non_enhancing": 3, "enhancing": 4},
     label_map=((0, 0), (1, 1), (2, 2), (3, 3), (4, 4)),
+    regions={"background": 0, "whole_tumour": [1, 2, 3, 4], "tumour_core": [1, 3, 4], "enhancing_tumour": [4]},
+    regions_class_order=(2, 1, 4),
 )
 LAYOUTS = (BRATS2021, DEEPMEDIC2015)
 LAYOUT_TEXT = [
@@ -202,6 +211,7 @@ def convert_brats(
     out: str | os.PathLike,
     num_workers: int = 1,
     overwrite: bool = False,
+    label_kind: str = "regions",
 ) -> DatasetSpec:
     """Convert BraTS case folders to the raw format (one NIfTI per modality, contiguous labels, geometry kept).
 
@@ -210,7 +220,11 @@ def convert_brats(
         out: the raw dataset folder to create.
         num_workers: processes used to convert cases in parallel.
         overwrite: replace an existing output folder.
+        label_kind: ``"regions"`` (default: whole tumour, tumour core and enhancing tumour, BraTS' evaluation
+            regions, as nnU-Net trains BraTS) or ``"classes"`` (the label values as separate classes).
     """
+    if label_kind not in ("regions", "classes"):
+        raise MedsegError(f"label_kind {label_kind!r}: use 'regions' or 'classes'")
     sources, layout = find_cases(src)
     if layout is BRATS2021:
         extra = {
@@ -232,10 +246,13 @@ def convert_brats(
             "licence": "CC BY-NC-SA 3.0 CH: attribution, non-commercial, share-alike",
         }
     extra["converted_by"] = converted_by(NAME)
+    if label_kind == "regions":
+        extra["regions_class_order"] = list(layout.regions_class_order)
+        extra["classes"] = dict(layout.labels)  # what each label value is, kept for reference
     writer = RawDatasetWriter(
         out=Path(out),
         channel_names=dict(layout.channel_names),
-        labels=dict(layout.labels),
+        labels=dict(layout.regions if label_kind == "regions" else layout.labels),
         file_ending=".nii.gz",
         group_kind="patient",
         extra=extra,

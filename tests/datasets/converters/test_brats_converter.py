@@ -62,7 +62,11 @@ def test_brats2021_four_channels_and_contiguous_labels(tmp_path: Path, check_dat
     spec = convert_brats(tmp_path, tmp_path / "out")  # --src one folder above the case folders
     check_dataset(spec, 2)
     assert spec.channel_names == {"0": "FLAIR", "1": "T1", "2": "T1ce", "3": "T2"}
-    assert spec.labels == {"background": 0, "necrotic_core": 1, "edema": 2, "enhancing": 3}
+    # BraTS' evaluation regions (as nnU-Net trains BraTS), readable back from a label map painted in this order
+    assert spec.labels == {"background": 0, "whole_tumour": [1, 2, 3], "tumour_core": [1, 3], "enhancing_tumour": [3]}
+    assert spec.extra["regions_class_order"] == [2, 1, 3] and spec.label_scheme.kind == "regions"
+    classes = convert_brats(tmp_path, tmp_path / "classes", label_kind="classes")
+    assert classes.labels == {"background": 0, "necrotic_core": 1, "edema": 2, "enhancing": 3}
     case = "BraTS2021_00002"
     files = spec.image_files(case)
     assert [f.name for f in files] == [f"{case}_{i:04d}.nii.gz" for i in range(4)]
