@@ -395,9 +395,15 @@ def evaluate(
         print(
             f"  {len(unpredicted)} reference case(s) have no prediction and are not scored: {shown} (--strict: error)"
         )
+    several = len(summary["per_class"]) > 1
+    if several:
+        print(f"  mean over {', '.join(summary['per_class'])}:")
     for name, stats in summary["metrics"].items():
         if stats["n"]:
             print(f"  {name:22s} {stats['mean']:.4f} +- {stats['std']:.4f}  (n={stats['n']})")
+    for label, metrics in summary["per_class"].items() if several else ():
+        shown = ", ".join(f"{m} {metrics[m]['mean']:.4f}" for m in ("dice", "hd95", "ged", "ece") if m in metrics)
+        print(f"  {label}: {shown}")
     print(f"wrote {where}/per_case.csv, {where}/summary.json" + (f", {where}/figures/" if figures else ""))
 
 

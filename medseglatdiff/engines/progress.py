@@ -342,7 +342,8 @@ class StageProgress:
         output = engine.state.output
         loss = output.get("loss") if isinstance(output, Mapping) else None
         if loss is not None:
-            self.run.record(self.stage, "loss", self.run._offset + int(engine.state.iteration), float(loss))
+            value = float(loss.detach()) if hasattr(loss, "detach") else float(loss)
+            self.run.record(self.stage, "loss", self.run._offset + int(engine.state.iteration), value)
         if self.optimizer is not None:
             self.run.record(
                 self.stage,

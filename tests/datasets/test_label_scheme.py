@@ -88,3 +88,13 @@ def test_several_channels_are_sampled_windowed_and_scored() -> None:
     softmax = mask_autoencoder(2, label_channels=3, activation="softmax", channels=(8, 16), latent_channels=1)
     probabilities = softmax.probabilities(torch.randn(1, 3, 4, 4))
     assert probabilities.shape == (1, 2, 4, 4) and float(probabilities.sum(1).max()) <= 1  # background dropped
+
+
+def test_majority_vote_of_rater_label_maps() -> None:
+    from medseglatdiff.datasets.raw_writer import majority_vote
+
+    raters = [np.array([[0, 1, 2, 2]]), np.array([[0, 2, 2, 0]]), np.array([[1, 2, 0, 0]]), np.array([[0, 0, 0, 0]])]
+    # foreground where half the raters marked any class, with the class most of them gave (ties: the smaller)
+    np.testing.assert_array_equal(majority_vote(raters), [[0, 2, 2, 0]])
+    binary = [np.array([[1, 1, 0]]), np.array([[0, 1, 0]])]
+    np.testing.assert_array_equal(majority_vote(binary), [[1, 1, 0]])
