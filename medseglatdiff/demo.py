@@ -7,9 +7,11 @@ IoU, HD95, GED, HM-IoU, CI, ECE; CSV, summary.json, figures) -> print where to l
 
 The networks and epochs are far smaller than the plan's (the plan sizes them for a GPU). The plan's default
 recipe is used: the denoiser sees the image's pixels and predicts the clean mask latent, so no image autoencoder
-is trained, and the mask VAE stops once it reconstructs the validation masks at Dice 0.95. About 2 CPU minutes of
-training give a held-out Dice of about 0.7 (0.68-0.73 measured) on the 6 held-out images (one of them a lesion
-of a few pixels, which the small model misses; the other five score 0.6-0.93); ``--epochs 2`` trains twice as long.
+is trained. The mask VAE trains until it reconstructs every validation case at a mean Dice of 0.97 (about 180
+iterations, 15 s): its reconstruction of the small lesions bounds every sample (measured: stopped at a Dice pooled
+over cases of 0.95, it reconstructed the 14-46 pixel held-out lesions at 0.44-0.61, and the held-out Dice was 0.71).
+About 2 CPU minutes of training give a held-out Dice of about 0.86 (0.865 with the default seed, 0.856 with
+``--seed 1``; measured one thread per run) on the 6 held-out images; ``--epochs 2`` trains twice as long.
 """
 
 from __future__ import annotations
@@ -51,18 +53,20 @@ def demo_settings(epochs: int = 1) -> dict[str, Any]:
             "lr": 2e-3,
             "network_def": autoencoder,
         },
-        "mask_autoencoder": {
-            "max_epochs": 10 * epochs,
+        "mask_autoencoder": {  # small lesions bound every sample: train until each case reconstructs at 0.97
+            "max_epochs": 100 * epochs,
             "epoch_length": 10,
             "batch_size": 8,
             "lr": 3e-3,
+            "stop_target": 0.97,
+            "stop_patience": 10,
             "network_def": autoencoder,
         },
         "denoiser": {
             "max_epochs": 60 * epochs,
             "epoch_length": 10,
             "batch_size": 16,
-            "lr": 1e-3,
+            "lr": 2e-3,  # 600 iterations of a small network
             "val_interval": 1000,
             "network_def": {
                 "channels": [32, 64],
