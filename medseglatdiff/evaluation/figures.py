@@ -49,7 +49,8 @@ def draw_figures(
     written = [_histograms(rows, out / "metric_histograms.png")]
     if sum(summary["reliability"]["count"]) > 0:
         written.append(_reliability(summary["reliability"], out / "reliability_diagram.png"))
-    written.append(_worst_cases(rows, spec, layout, out / "worst_cases.png"))
+    channels = list(summary.get("per_class") or []) if len(summary.get("per_class") or []) > 1 else [None]
+    written.append(_worst_cases(rows, spec, layout, out / "worst_cases.png", channels))
     return written
 
 
@@ -96,7 +97,21 @@ def _display_slice(array: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray
     return array, None
 
 
-def _worst_cases(rows: list[dict[str, Any]], spec: DatasetSpec, layout: PredictionLayout, path: Path) -> Path:
+def _confidence(layout: PredictionLayout, case: str, channels: list[str | None]) -> np.ndarray | None:
+    """The case's confidence map; with several classes/regions the least confident one at each voxel."""
+    paths = [layout.confidence(case, channel) for channel in channels]
+    if not all(p.exists() for p in paths):
+        return None
+    return np.min([layout.read_map(p) for p in paths], axis=0)
+
+
+def _worst_cases(
+    rows: list[dict[str, Any]],
+    spec: DatasetSpec,
+    layout: PredictionLayout,
+    path: Path,
+    channels: list[str | None] | None = None,
+) -> Path:
     plt = _pyplot()
     ranked = sorted(rows, key=lambda r: (np.nan_to_num(_case_metric(r, "dice"), nan=2.0), r["case"]))[:WORST_CASES]
     fig, axes = plt.subplots(len(ranked), 2, figsize=(6, 3 * len(ranked)), squeeze=False)
@@ -115,8 +130,9 @@ def _worst_cases(rows: list[dict[str, Any]], spec: DatasetSpec, layout: Predicti
         ax_image.set_title(
             f"{case}{where}: Dice {_case_metric(row, 'dice'):.3f}\ngreen reference, red prediction", fontsize=8
         )
-        if layout.confidence(case).exists():
-            conf, _ = _display_slice(layout.read_map(layout.confidence(case))[None], reference)
+        confidence = _confidence(layout, case, channels or [None])
+        if confidence is not None:
+            conf, _ = _display_slice(confidence[None], reference)
             handle = ax_conf.imshow(conf[0].T, cmap="magma", vmin=0, vmax=1)
             fig.colorbar(handle, ax=ax_conf, fraction=0.046)
             ax_conf.set_title("confidence (1 = readers agree)", fontsize=8)

@@ -142,8 +142,9 @@ def test_3d_nifti_prediction_keeps_geometry_and_evaluates_three_regions(
         **FAST,
     )
     assert [c["case"] for c in raw_pred["cases"]] == [case]  # the _0001 sibling was found
-    summary = evaluate(tmp_path / "raw_pred", brats_trained.raw, out=tmp_path / "eval", figures=False)
+    summary = evaluate(tmp_path / "raw_pred", brats_trained.raw, out=tmp_path / "eval")
     assert not summary["merged_classes"] and tuple(summary["per_class"]) == regions
+    assert (tmp_path / "eval" / "figures" / "worst_cases.png").is_file()  # with the least confident region's map
     for name in regions:
         assert {"dice", "iou", "hd95", "ece"} <= set(summary["per_class"][name]), name
     mean = np.mean([summary["per_class"][n]["dice"]["mean"] for n in regions])
