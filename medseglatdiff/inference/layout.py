@@ -25,6 +25,12 @@ import numpy as np
 from medseglatdiff.io.readers import NATURAL_SUFFIXES, read_image
 
 
+def channel_suffix(channel: str | None) -> str:
+    """``_<name>`` for a class/region's maps, the name's characters other than letters, digits, ``-`` and ``.``
+    replaced by ``_`` (dataset.json names may hold spaces or slashes); empty for one channel."""
+    return "_" + re.sub(r"[^A-Za-z0-9.-]", "_", channel) if channel else ""
+
+
 @dataclass(frozen=True)
 class PredictionLayout:
     """File names of one prediction folder."""
@@ -43,11 +49,11 @@ class PredictionLayout:
 
     def probability(self, case: str, channel: str | None = None) -> Path:
         """The mean probability map (of one class or region ``channel`` when there are several)."""
-        return self.root / "probability" / f"{case}{'_' + channel if channel else ''}{self.file_ending}"
+        return self.root / "probability" / f"{case}{channel_suffix(channel)}{self.file_ending}"
 
     def confidence(self, case: str, channel: str | None = None) -> Path:
         """The confidence map (of one class or region ``channel`` when there are several)."""
-        return self.root / "confidence" / f"{case}{'_' + channel if channel else ''}{self.file_ending}"
+        return self.root / "confidence" / f"{case}{channel_suffix(channel)}{self.file_ending}"
 
     def sample(self, case: str, index: int) -> Path:
         return self.samples_folder / f"{case}_s{index:02d}{self.file_ending}"

@@ -98,3 +98,11 @@ def test_majority_vote_of_rater_label_maps() -> None:
     np.testing.assert_array_equal(majority_vote(raters), [[0, 2, 2, 0]])
     binary = [np.array([[1, 1, 0]]), np.array([[0, 1, 0]])]
     np.testing.assert_array_equal(majority_vote(binary), [[1, 1, 0]])
+
+
+def test_class_names_become_safe_file_names(tmp_path) -> None:
+    from medseglatdiff.inference.layout import PredictionLayout
+
+    layout = PredictionLayout(tmp_path, ".nii.gz")
+    assert layout.probability("c1", "tumour core/left").name == "c1_tumour_core_left.nii.gz"
+    assert layout.confidence("c1").name == "c1.nii.gz"
