@@ -43,3 +43,17 @@ def test_brats_bundle_runs_in_3d(brats_work: Path, tmp_path: Path, tiny) -> None
     last = [v for k, v in vae.items() if k.startswith("decoder") and v.ndim == 5][-1]
     assert first.shape[1] == 5 and last.shape[0] == 5
     assert list((out / "tensorboard" / "denoiser_images").glob("events.out.tfevents.*"))
+
+    # the four classes predicted as a label map with a probability and confidence map each, scored per class
+    from medseglatdiff.evaluation.evaluate import evaluate
+    from medseglatdiff.inference.predict import predict
+
+    raw = brats_work.parent / "raw"
+    case = sorted(p.name[: -len("_0000.nii.gz")] for p in (raw / "imagesTr").glob("*_0000.nii.gz"))[0]
+    record = predict(raw / "imagesTr" / f"{case}_0000.nii.gz", tmp_path / "pred", out, num_samples=2, steps=1)
+    names = ["necrosis", "edema", "non_enhancing", "enhancing"]
+    assert record["label_scheme"]["kind"] == "classes" and sorted(
+        record["cases"][0]["outputs"]["probability"]
+    ) == sorted(names)
+    summary = evaluate(tmp_path / "pred", raw, out=tmp_path / "eval", figures=False)
+    assert list(summary["per_class"]) == names and summary["metrics"]["dice"]["n"] == 1
