@@ -653,7 +653,13 @@ def help_as_fire_flag(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``medseg`` console script."""
+    import warnings
+
     import fire
+
+    # `import monai` imports Holoscan when the deploy extra is installed, which warns about the shell's stack size;
+    # that matters to the MONAI Deploy app (python -m medseglatdiff.deploy, which keeps the warning), not here
+    warnings.filterwarnings("ignore", message="Current stack size", category=RuntimeWarning)
 
     fire.Fire(commands(), command=help_as_fire_flag(sys.argv[1:] if argv is None else list(argv)), name="medseg")
 
