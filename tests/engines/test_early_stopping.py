@@ -73,3 +73,33 @@ def test_reconstruction_dice_weighs_every_case_alike() -> None:
     batches = [{"mask": torch.cat([large, small, empty])}]
     # pooled over the cases the large square hides the lost one (~0.99); per case it is (1 + 0) / 2; empty: left out
     assert reconstruction_score(_Identity(), batches, "reconstruction_dice", "cpu") == 0.5
+
+
+def test_a_plateau_ends_with_the_best_evaluated_weights() -> None:
+    torch.manual_seed(0)
+    vae = mask_autoencoder(2, channels=(8, 8), latent_channels=1, num_res_blocks=1)
+    engine = _engine(10)
+    scores = iter([0.5, 0.9, 0.7, 0.6])
+
+    class Scripted(AutoencoderStopper):
+        def __call__(self, engine: Engine) -> None:  # the network changes every epoch; scores as scripted
+            with torch.no_grad():
+                next(iter(self.network.parameters())).add_(1.0)
+            score = next(scores)
+            self.history.append((int(engine.state.epoch), score))
+            if self.top is None or score > self.top[1]:
+                self.top = (int(engine.state.epoch), score)
+                self.top_weights = {k: v.clone() for k, v in self.network.state_dict().items()}
+            if int(engine.state.epoch) == 4:
+                engine.state.stop_reason = "plateaued"
+                engine.terminate()
+
+    stopper = Scripted(vae, _masks(), "reconstruction_dice", patience=2, tag="dice")
+    stopper.attach(engine)
+    engine.run([0, 1], max_epochs=10)
+    first = next(iter(vae.parameters()))
+    assert torch.equal(first, stopper.top_weights[next(iter(vae.state_dict()))])  # epoch 2's weights are back
+    assert engine.state.stop_reason == "plateaued; the weights of epoch 2 (dice 0.9000) restored"
+    restored = AutoencoderStopper(vae, _masks(), tag="dice")
+    restored.load_state_dict(stopper.state_dict())  # the best weights travel with the checkpoint
+    assert restored.top == (2, 0.9) and restored.top_weights is not None
