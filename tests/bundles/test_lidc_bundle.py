@@ -68,7 +68,7 @@ def test_bundle_trains_three_stages_and_skips_finished_ones(lidc_work: Path, tmp
     assert (
         image_done["epochs"] == 5
         and image_done["iterations"] == 15
-        and image_done["stop_reason"] == "all 5 epochs trained"
+        and image_done["stop_reason"].startswith("all 5 epochs trained")  # (+ "; the weights of epoch k restored")
     )
     assert len(image_done["epoch_losses"]) == 5
     # the validation reconstruction error on fixed cases (less noisy than 3 random training batches) fell
