@@ -383,27 +383,13 @@ def evaluate(
         strict: a reference case without a prediction is an error (default: listed, and the rest scored).
     """
     from medseglatdiff.evaluation.evaluate import evaluate as run_evaluate
+    from medseglatdiff.evaluation.evaluate import summary_lines
 
     summary = run_evaluate(
         pred, ref, out=out, samples=samples, num_workers=num_workers, surface=surface, figures=figures, strict=strict
     )
     where = out or f"{pred}/evaluation"
-    print(f"{summary['num_cases']} case(s) scored against {ref}")
-    unpredicted = summary["unpredicted_cases"]
-    if unpredicted:
-        shown = ", ".join(unpredicted[:5]) + (", ..." if len(unpredicted) > 5 else "")
-        print(
-            f"  {len(unpredicted)} reference case(s) have no prediction and are not scored: {shown} (--strict: error)"
-        )
-    several = len(summary["per_class"]) > 1
-    if several:
-        print(f"  mean over {', '.join(summary['per_class'])}:")
-    for name, stats in summary["metrics"].items():
-        if stats["n"]:
-            print(f"  {name:22s} {stats['mean']:.4f} +- {stats['std']:.4f}  (n={stats['n']})")
-    for label, metrics in summary["per_class"].items() if several else ():
-        shown = ", ".join(f"{m} {metrics[m]['mean']:.4f}" for m in ("dice", "hd95", "ged", "ece") if m in metrics)
-        print(f"  {label}: {shown}")
+    print("\n".join(summary_lines(summary, ref)))
     print(f"wrote {where}/per_case.csv, {where}/summary.json" + (f", {where}/figures/" if figures else ""))
 
 

@@ -195,7 +195,8 @@ def predict_fold(
         trained = trained or load_fold(fold_dir, device)
         raw = read_raw_case(spec, case, trained)
         sampled = sample_case(raw, trained, num_samples, steps, seed, device, window_overlap, max_batch)
-        summary = summarize_ensemble(sampled.samples[:, None], model_label_scheme(trained.info), threshold)
+        scheme = model_label_scheme(trained.info)
+        summary = summarize_ensemble(sampled.samples[:, None], scheme, threshold)
         paths = write_case(
             prediction,
             case,
@@ -205,7 +206,7 @@ def predict_fold(
             original_geometry(sampled.properties),
             sampled.samples[:, None],
             threshold,
-            model_label_scheme(trained.info),
+            scheme,
         )
         save_samples(store, sampled.samples, steps, seed, sampled.seconds)  # last: marks the case finished
         records.append({"case": case, "outputs": relative(paths, out), "sampling_seconds": round(sampled.seconds, 4)})

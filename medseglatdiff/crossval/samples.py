@@ -76,10 +76,11 @@ def sample_case(
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
-    if model_label_scheme(fold.info).num_channels != 1:
+    scheme = model_label_scheme(fold.info)
+    if scheme.num_channels != 1:
         raise MedsegError(
-            f"{fold.path}: cross-validation scores one foreground; this model has "
-            f"{model_label_scheme(fold.info).describe()}. Use `medseg predict` and `medseg evaluate` (per class/region)"
+            f"{fold.path}: cross-validation scores one foreground; this model has {scheme.describe()}. "
+            "Use `medseg predict` and `medseg evaluate` (per class/region)"
         )
     probabilities = sample_image(
         fold, arrays["image"], num_samples, steps, seed=seed, overlap=window_overlap, max_batch=max_batch, device=device

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medseglatdiff.datasets.label_scheme import LabelScheme
+from medseglatdiff.datasets.label_scheme import LabelScheme, LabelSchemeError, label_values_of
 from medseglatdiff.errors import DatasetFormatError
 from medseglatdiff.io.json_files import read_json
 
@@ -132,10 +132,7 @@ class DatasetSpec:
     @property
     def label_values(self) -> list[int]:
         """The integer values a label file may contain."""
-        values: set[int] = set()
-        for value in self.labels.values():
-            values.update(value if isinstance(value, list) else [value])
-        return sorted(int(v) for v in values)
+        return label_values_of(self.labels)
 
     @property
     def label_scheme(self) -> LabelScheme:
@@ -145,6 +142,13 @@ class DatasetSpec:
             LabelSchemeError: regions without a matching ``regions_class_order`` or a misplaced ``ignore`` label.
         """
         return LabelScheme.from_labels(self.labels, self.extra.get("regions_class_order"))
+
+    def checked_label_scheme(self) -> LabelScheme:
+        """:attr:`label_scheme`, its rule violations as a :class:`DatasetFormatError` naming dataset.json."""
+        try:
+            return self.label_scheme
+        except LabelSchemeError as exc:
+            raise DatasetFormatError(f"{self.root / DATASET_JSON}: {exc}", [str(exc)]) from exc
 
     @classmethod
     def from_dict(cls, root: str | os.PathLike, data: dict[str, Any]) -> DatasetSpec:

@@ -40,6 +40,11 @@ def _values(value: int | Sequence[int]) -> tuple[int, ...]:
     return tuple(int(v) for v in value) if isinstance(value, (list, tuple)) else (int(value),)
 
 
+def label_values_of(labels: Mapping[str, int | Sequence[int]]) -> list[int]:
+    """Every integer value of a ``labels`` object (regions' lists included), sorted."""
+    return sorted({v for value in labels.values() for v in _values(value)})
+
+
 @dataclass(frozen=True)
 class LabelScheme:
     """The meaning of a dataset's label values (see the module docstring).
@@ -106,6 +111,17 @@ class LabelScheme:
         return cls(
             kind, tuple(n for n, _ in entries), tuple(v for _, v in entries), tuple(v[0] for _, v in entries), ignore
         )
+
+    @classmethod
+    def recorded_or_derived(
+        cls, recorded: Mapping[str, Any] | None, labels: Mapping[str, int | Sequence[int]]
+    ) -> LabelScheme:
+        """The scheme a fingerprint or plan recorded; files written before label kinds: from their ``labels``.
+
+        Raises:
+            LabelSchemeError: nothing recorded and ``labels`` alone do not make a scheme (regions need their order).
+        """
+        return cls.from_json(recorded) if recorded else cls.from_labels(labels)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> LabelScheme:

@@ -22,7 +22,7 @@ from ignite.engine import Engine, Events
 
 from medseglatdiff.datasets.label_scheme import LabelScheme
 from medseglatdiff.engines.distributed import is_main_process
-from medseglatdiff.engines.ensemble_summary import summarize_ensemble
+from medseglatdiff.engines.ensemble_summary import label_map_of, summarize_ensemble
 from medseglatdiff.evaluation.multirater import generalized_energy_distance, hungarian_matched_iou, pairwise_dice
 from medseglatdiff.io.atomic import atomic_path, write_json_atomic
 
@@ -77,7 +77,7 @@ class EnsembleSaver:
                 np.mean([pairwise_dice([p & valid], [r & valid])[0, 0] for p, r in zip(predicted, reference)])
             )
         if self.multirater and raters is not None and len(raters):
-            sampled = [self._channels(self._sample_map(s))[0] for s in samples]
+            sampled = [self._channels(label_map_of(s, self.scheme, self.threshold))[0] for s in samples]
             rated = [self._channels(r)[0] for r in raters]
             channels = range(predicted.shape[0])
             scores["ged"] = float(
@@ -87,12 +87,6 @@ class EnsembleSaver:
                 np.mean([hungarian_matched_iou([s[k] for s in sampled], [r[k] for r in rated]) for k in channels])
             )
         return scores
-
-    def _sample_map(self, sample: np.ndarray) -> np.ndarray:
-        """One sample's ``(K, *spatial)`` probabilities as a label map."""
-        if self.scheme is None:
-            return (sample[0] >= self.threshold).astype(np.uint8)
-        return self.scheme.label_map(sample, self.threshold)
 
     def save_iteration(self, engine: Engine) -> None:
         outputs: Sequence[Mapping[str, Any]] = engine.state.output or []

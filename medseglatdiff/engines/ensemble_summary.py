@@ -98,8 +98,13 @@ def summarize_ensemble(
     if samples.ndim < 3:
         raise ValueError(f"samples must have shape (N, K, x, y[, z]), got {samples.shape}")
     channels = [summarize_samples(samples[:, k], threshold) for k in range(samples.shape[1])]
-    if scheme is None:
-        if len(channels) != 1:
-            raise ValueError(f"{len(channels)} channels need a label scheme to make a label map")
-        return ChannelSummary(channels, channels[0].mask)
-    return ChannelSummary(channels, scheme.label_map(np.stack([c.mean for c in channels]), threshold))
+    return ChannelSummary(channels, label_map_of(np.stack([c.mean for c in channels]), scheme, threshold))
+
+
+def label_map_of(probabilities: np.ndarray, scheme: LabelScheme | None, threshold: float = 0.5) -> np.ndarray:
+    """``(K, *spatial)`` probabilities -> label map by ``scheme``; without one K must be 1 (``p >= threshold``)."""
+    if scheme is not None:
+        return scheme.label_map(probabilities, threshold)
+    if len(probabilities) != 1:
+        raise ValueError(f"{len(probabilities)} channels need a label scheme to make a label map")
+    return (np.asarray(probabilities[0]) >= threshold).astype(np.uint8)

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from medseglatdiff.datasets.checks import HINT_0_255
 from medseglatdiff.datasets.dataset_json import DatasetSpec
-from medseglatdiff.datasets.label_scheme import LabelScheme, LabelSchemeError
+from medseglatdiff.datasets.label_scheme import LabelScheme
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.evaluation.multirater import (
     ci_score,
@@ -57,19 +57,11 @@ class CaseJob:
     surface: bool
 
 
-def dataset_scheme(spec: DatasetSpec) -> LabelScheme:
-    """The dataset's label scheme; its rule violations as a :class:`MedsegError` naming dataset.json."""
-    try:
-        return spec.label_scheme
-    except LabelSchemeError as exc:
-        raise MedsegError(f"{spec.root / 'dataset.json'}: {exc}") from exc
-
-
 def merged_classes(pred: Path, spec: DatasetSpec) -> bool:
     """Whether ``pred/prediction.json`` says the masks are the union of the dataset's several foreground classes
     (models trained before label kinds)."""
     record = pred / "prediction.json"
-    if not record.is_file() or dataset_scheme(spec).kind == "binary":
+    if not record.is_file() or spec.checked_label_scheme().kind == "binary":
         return False
     try:
         data = json.loads(record.read_text(encoding="utf-8"))
@@ -213,6 +205,28 @@ def summarise(rows: list[dict[str, Any]], classes: Mapping[str, Any], bins: np.n
     return {"num_cases": len(rows), "metrics": overall, "per_class": per_class, "reliability": reliability}
 
 
+def summary_lines(summary: Mapping[str, Any], ref: str | os.PathLike) -> list[str]:
+    """What ``medseg evaluate`` prints: cases scored, unpredicted references, every metric's mean, and with several
+    classes/regions each one's main metrics."""
+    lines = [f"{summary['num_cases']} case(s) scored against {ref}"]
+    unpredicted = summary["unpredicted_cases"]
+    if unpredicted:
+        shown = ", ".join(unpredicted[:5]) + (", ..." if len(unpredicted) > 5 else "")
+        lines.append(
+            f"  {len(unpredicted)} reference case(s) have no prediction and are not scored: {shown} (--strict: error)"
+        )
+    several = len(summary["per_class"]) > 1
+    if several:
+        lines.append(f"  mean over {', '.join(summary['per_class'])}:")
+    for name, stats in summary["metrics"].items():
+        if stats["n"]:
+            lines.append(f"  {name:22s} {stats['mean']:.4f} +- {stats['std']:.4f}  (n={stats['n']})")
+    for label, metrics in summary["per_class"].items() if several else ():
+        shown = ", ".join(f"{m} {metrics[m]['mean']:.4f}" for m in ("dice", "hd95", "ged", "ece") if m in metrics)
+        lines.append(f"  {label}: {shown}")
+    return lines
+
+
 def _csv_text(rows: list[dict[str, Any]]) -> str:
     columns = list(dict.fromkeys(k for row in rows for k in row))
     buffer = io.StringIO()
@@ -270,7 +284,7 @@ def evaluate(
             f"{', '.join(unpredicted[:5])}; predict them, or leave out --strict to score only the predicted cases"
         )
     merge = merged_classes(pred, spec)
-    scheme = union_scheme(dataset_scheme(spec)) if merge else dataset_scheme(spec)
+    scheme = union_scheme(spec.checked_label_scheme()) if merge else spec.checked_label_scheme()
     classes = {name: list(values) for name, values in zip(scheme.names, scheme.values)}
     jobs = [CaseJob(case, spec, layout, scheme, surface) for case in predicted]
     bar = dict(total=len(jobs), desc="evaluating", unit="case", disable=None)

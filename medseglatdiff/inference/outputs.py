@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from medseglatdiff.datasets.label_scheme import LabelScheme
-from medseglatdiff.engines.ensemble_summary import ChannelSummary
+from medseglatdiff.engines.ensemble_summary import ChannelSummary, label_map_of
 from medseglatdiff.inference.layout import PredictionLayout
 from medseglatdiff.inference.overlay import write_overlay
 from medseglatdiff.io.geometry import Geometry
@@ -66,11 +66,10 @@ def write_case(
             for n, c in zip(names, summary.confidence)
         }
     if samples is not None:
-        maps = [
-            scheme.label_map(s, threshold) if scheme is not None else (np.asarray(s[0]) >= threshold).astype(np.uint8)
-            for s in samples
+        written["samples"] = [
+            write_image(label_map_of(s, scheme, threshold)[None], geometry, layout.sample(case, k))
+            for k, s in enumerate(samples)
         ]
-        written["samples"] = [write_image(m[None], geometry, layout.sample(case, k)) for k, m in enumerate(maps)]
     # the overlay shows the least confident channel at each pixel
     written["overlay"] = write_overlay(image, mask, summary.confidence.min(axis=0), layout.overlay(case))
     return {

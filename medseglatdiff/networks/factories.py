@@ -55,13 +55,15 @@ def autoencoder(
     norm_num_groups: int | None = None,
     with_encoder_nonlocal_attn: bool = False,
     with_decoder_nonlocal_attn: bool = False,
+    network_class: type[AutoencoderKL] = AutoencoderKL,
+    **network_kwargs: Any,
 ) -> AutoencoderKL:
     """An :class:`AutoencoderKL` whose spatial downsampling factor is ``2 ** (len(channels) - 1)``.
 
     Args:
         spatial_dims: 2 or 3.
-        in_channels: input channels (image channels, or 1 for a mask).
-        out_channels: output channels (image channels, or 1 logit for a mask).
+        in_channels: input channels (image channels, or the encoded mask's channels).
+        out_channels: output channels (image channels, or one logit map per mask channel).
         channels: width of each level.
         latent_channels: channels of the latent.
         num_res_blocks: residual blocks per level.
@@ -69,25 +71,11 @@ def autoencoder(
         norm_num_groups: GroupNorm groups (default: :func:`norm_groups_for` ``channels``).
         with_encoder_nonlocal_attn: self-attention in the encoder's middle (latent-resolution) block.
         with_decoder_nonlocal_attn: self-attention in the decoder's middle block.
+        network_class: the class built (a subclass such as :class:`MaskAutoencoderKL`).
+        network_kwargs: its own further arguments.
     """
-    return AutoencoderKL(**_autoencoder_kwargs(**locals()))
-
-
-def _autoencoder_kwargs(
-    spatial_dims: int,
-    in_channels: int,
-    out_channels: int,
-    channels: Sequence[int] = (32, 64, 64),
-    latent_channels: int = 3,
-    num_res_blocks: int | Sequence[int] = 1,
-    attention_levels: Sequence[bool] | None = None,
-    norm_num_groups: int | None = None,
-    with_encoder_nonlocal_attn: bool = False,
-    with_decoder_nonlocal_attn: bool = False,
-) -> dict[str, Any]:
-    """:func:`autoencoder`'s arguments as :class:`AutoencoderKL` takes them."""
     channels = tuple(int(c) for c in channels)
-    return dict(
+    return network_class(
         spatial_dims=spatial_dims,
         in_channels=int(in_channels),
         out_channels=int(out_channels),
@@ -98,6 +86,7 @@ def _autoencoder_kwargs(
         norm_num_groups=norm_num_groups or norm_groups_for(channels),
         with_encoder_nonlocal_attn=bool(with_encoder_nonlocal_attn),
         with_decoder_nonlocal_attn=bool(with_decoder_nonlocal_attn),
+        **network_kwargs,
     )
 
 
@@ -148,7 +137,10 @@ def mask_autoencoder(
     """The mask VAE: the encoded mask (``label_channels``, see ``LabelScheme.network_channels``) in, as many logit
     maps out; see :func:`autoencoder` for ``kwargs``."""
     channels = int(label_channels)
-    return MaskAutoencoderKL(activation, **_autoencoder_kwargs(spatial_dims, channels, channels, **kwargs))
+    net = autoencoder(
+        spatial_dims, channels, channels, network_class=MaskAutoencoderKL, activation=activation, **kwargs
+    )
+    return net  # type: ignore[return-value]
 
 
 def latent_denoiser(

@@ -25,7 +25,6 @@ import torch
 from tqdm.auto import tqdm
 
 from medseglatdiff.datasets.dataset_json import DatasetSpec
-from medseglatdiff.datasets.label_scheme import LabelScheme, LabelSchemeError
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.io.atomic import write_json_atomic
 from medseglatdiff.io.readers import NATURAL_SUFFIXES
@@ -112,14 +111,6 @@ def dataset_signature(spec: DatasetSpec) -> str:
     for case in spec.case_ids():
         digest.update(f"{case}={CaseFiles.from_spec(spec, case).signature()};".encode())
     return digest.hexdigest()[:16]
-
-
-def label_scheme_of(spec: DatasetSpec) -> LabelScheme:
-    """The dataset's label scheme; its rule violations as a :class:`MedsegError` naming dataset.json."""
-    try:
-        return spec.label_scheme
-    except LabelSchemeError as exc:
-        raise MedsegError(f"{spec.root / 'dataset.json'}: {exc}") from exc
 
 
 def _init_worker() -> None:
@@ -234,7 +225,7 @@ def extract_fingerprint(
         The fingerprint: ``dataset`` (facts from dataset.json), ``summary`` and ``cases``.
     """
     spec = dataset if isinstance(dataset, DatasetSpec) else DatasetSpec.load(dataset)
-    scheme = label_scheme_of(spec)  # before any work: regions without their order, a misplaced ignore label
+    scheme = spec.checked_label_scheme()  # before any work: regions without their order, a misplaced ignore label
     classes = tuple(spec.label_values)
     jobs = [
         FingerprintJob(CaseFiles.from_spec(spec, case), classes, samples_per_case, seed) for case in spec.case_ids()

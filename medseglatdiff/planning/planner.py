@@ -123,10 +123,8 @@ class Planner(PlanningRules):
     def label_scheme(self) -> LabelScheme:
         """What the labels mean (fingerprints written before label kinds: derived from ``labels``)."""
         dataset = self.fingerprint["dataset"]
-        if dataset.get("label_scheme"):
-            return LabelScheme.from_json(dataset["label_scheme"])
         try:
-            return LabelScheme.from_labels(dataset["labels"])
+            return LabelScheme.recorded_or_derived(dataset.get("label_scheme"), dataset["labels"])
         except LabelSchemeError as exc:
             raise MedsegError(f"dataset {dataset.get('root')}: {exc}; re-run `medseg extract_fingerprint`") from exc
 

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from medseglatdiff.datasets.label_scheme import LabelScheme, LabelSchemeError
+from medseglatdiff.datasets.label_scheme import LabelScheme, LabelSchemeError, label_values_of
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.io.atomic import write_json_atomic
 from medseglatdiff.io.json_files import read_json
@@ -129,10 +129,8 @@ def _shape_problems(where: str, config: dict[str, Any]) -> list[str]:
 
 def plans_label_scheme(plans: dict[str, Any]) -> LabelScheme:
     """The plan's label scheme (plans written before label kinds: derived from ``labels``, regions refused)."""
-    if plans.get("label_scheme"):
-        return LabelScheme.from_json(plans["label_scheme"])
     try:
-        return LabelScheme.from_labels(plans["labels"])
+        return LabelScheme.recorded_or_derived(plans.get("label_scheme"), plans["labels"])
     except LabelSchemeError as exc:
         raise PlansError(f"plans.json labels: {exc}; re-run `medseg plan_and_preprocess`") from exc
 
@@ -158,7 +156,7 @@ def _channel_problems(where: str, config: dict[str, Any], plans: dict[str, Any])
             f"{where}.denoiser.network.out_channels: {unet['out_channels']} is not the mask latent "
             f"channels {mask['latent_channels']}; fix: set them equal"
         )
-    values = {v for value in plans["labels"].values() for v in (value if isinstance(value, list) else [value])}
+    values = label_values_of(plans["labels"])
     weights = config["mask_autoencoder"]["class_weights"]
     if len(weights) != len(values):
         problems.append(

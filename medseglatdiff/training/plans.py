@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from medseglatdiff.datasets.label_scheme import label_values_of
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.planning.plans_io import plans_label_scheme
 from medseglatdiff.planning.recipes import DENOISER_KEYS, RECIPES
@@ -40,11 +41,6 @@ def _load_plans(work: Path) -> dict[str, Any]:
         raw = " (it looks like a raw dataset)" if (work / "dataset.json").is_file() else ""
         raise MedsegError(f"{work}: no {PLANS_FILE}, the dataset is not planned{raw}; {PLAN_HINT}")
     return load_plans(work)
-
-
-def values_of(labels: dict[str, Any]) -> list[int]:
-    """Every label value of a ``labels`` object, sorted (the order of the plan's ``class_weights``)."""
-    return sorted({int(v) for value in labels.values() for v in (value if isinstance(value, list) else [value])})
 
 
 def _autoencoder_args(block: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +84,7 @@ def training_plan(dataset_dir: str | os.PathLike, configuration: str | None = No
         raise MedsegError(f"{data_folder}: no preprocessed cases for configuration {name!r}; {PLAN_HINT}")
     mask = config["mask_autoencoder"]
     scheme = plans_label_scheme(plans)
-    by_value = dict(zip(values_of(plans["labels"]), (float(w) for w in mask["class_weights"])))
+    by_value = dict(zip(label_values_of(plans["labels"]), (float(w) for w in mask["class_weights"])))
     foreground = [min(by_value.get(v, 1.0) for v in values) for values in scheme.values]
     denoiser = config["denoiser"]["network"]
     recipe = {
