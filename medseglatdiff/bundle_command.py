@@ -68,17 +68,25 @@ def _run(
     output_dir: str | os.PathLike,
     model_dir: str | os.PathLike,
 ) -> Any:
-    from medseglatdiff.training import run_bundle
-
     if run_id == "training":
-        return run_bundle("train.json", settings, overlays, dataset_dir=str(dataset_dir), fold=fold)
-    if run_id == "inference" and str(input_dir or "").strip():
-        from medseglatdiff.inference.predict import predict_with_bundle
+        from medseglatdiff.training import run_bundle
 
+        return run_bundle("train.json", settings, overlays, dataset_dir=str(dataset_dir), fold=fold)
+    from medseglatdiff.inference.bundle_runs import predict_validation_with_bundle, predict_with_bundle
+
+    if run_id == "inference" and str(input_dir or "").strip():
         return predict_with_bundle(input_dir, output_dir, dataset_dir or None, settings, fold, model_dir or None)
-    return run_bundle(
-        "train.json", settings, ["inference.json", *overlays], run_id=run_id, dataset_dir=str(dataset_dir), fold=fold
+    record, spec, predictions = predict_validation_with_bundle(
+        dataset_dir, settings, fold, save_samples=run_id == "evaluate"
     )
+    if run_id == "inference":
+        return record
+    from medseglatdiff.evaluation.evaluate import evaluate, summary_lines
+
+    out = predictions.parent / "evaluation"
+    summary = evaluate(predictions, spec.root, out=out, figures=bool(dict(settings).get("figures", True)))
+    print("\n".join(summary_lines(summary, spec.root)))
+    return summary
 
 
 def _check_work_folder(dataset_dir: str | os.PathLike, prepare: Sequence[str], needed: bool) -> None:

@@ -17,7 +17,7 @@ def package_dir() -> Path:
 
 
 def configs_dir() -> Path:
-    """The shared bundle definitions (``train.json``, ``inference.json``, overlays)."""
+    """The shared bundle definitions (``train.json`` and its overlays)."""
     return _existing(package_dir() / "configs")
 
 

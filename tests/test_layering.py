@@ -18,7 +18,6 @@ KNOWN = {
     "planning/fingerprint.py -> preprocessing": "reads raw cases with preprocessing.case_io and its cropping",
     "planning/planner.py -> preprocessing": "the resampling rules (anisotropy threshold, new shape)",
     "planning/pipeline.py -> preprocessing": "plan_and_preprocess runs both stages (a command, not a stage)",
-    "engines/ensemble_saver.py -> evaluation": "the bundles' evaluate run scores GED, HM-IoU (evaluation.multirater)",
 }
 
 

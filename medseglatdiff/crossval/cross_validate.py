@@ -24,22 +24,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from medseglatdiff.crossval.context import CrossvalContext
 from medseglatdiff.crossval.layout import CrossvalLayout
-from medseglatdiff.crossval.samples import read_raw_case, sample_case, save_samples, stored
+from medseglatdiff.crossval.samples import save_samples, stored
 from medseglatdiff.crossval.summary import aggregate, read_rows, summary_table, without_nan, write_per_case
 from medseglatdiff.datasets.dataset_json import DatasetSpec
 from medseglatdiff.datasets.label_scheme import LabelScheme
-from medseglatdiff.engines.ensemble_summary import summarize_ensemble
 from medseglatdiff.errors import MedsegError
+from medseglatdiff.inference.inputs import InputCase, dataset_input_case
 from medseglatdiff.inference.layout import PredictionLayout
-from medseglatdiff.inference.outputs import relative, write_case
+from medseglatdiff.inference.predict import predict_cases
 from medseglatdiff.io.atomic import write_json_atomic, write_text_atomic
-from medseglatdiff.preprocessing.inverse import original_geometry
-from medseglatdiff.training.model_info import model_label_scheme
 
 logger = logging.getLogger(__name__)
 
@@ -180,62 +178,39 @@ def predict_fold(
     max_batch: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Predict the fold's validation ``cases`` into ``layout.predictions(fold)``; cases already done are skipped."""
-    from medseglatdiff.inference.model_loading import load_fold
-
+    """Predict the fold's validation ``cases`` into ``layout.predictions(fold)`` with ``medseg predict``'s function
+    (no model selection, no postprocessing: this is what selects them) and store every sample for model selection;
+    cases already done are skipped."""
     out = layout.predictions(fold)
-    prediction = PredictionLayout(out, spec.file_ending)
-    trained = None
-    records = []
-    for case in tqdm(cases, desc=f"fold {fold}: validation cases", unit="case", disable=None if progress else True):
-        store = layout.samples(steps, fold, case)
-        if stored(store, num_samples, steps, seed) and prediction.mask(case).is_file():
-            records.append({"case": case, "skipped": True})
-            continue
-        trained = trained or load_fold(fold_dir, device)
-        raw = read_raw_case(spec, case, trained)
-        sampled = sample_case(raw, trained, num_samples, steps, seed, device, window_overlap, max_batch)
-        scheme = model_label_scheme(trained.info)
-        summary = summarize_ensemble(sampled.samples[:, None], scheme, threshold)
-        paths = write_case(
-            prediction,
-            case,
-            summary,
-            summary.label_map,
-            raw.image,
-            original_geometry(sampled.properties),
-            sampled.samples[:, None],
-            threshold,
-            scheme,
+
+    def finished(case: InputCase) -> bool:
+        store = layout.samples(steps, fold, case.case_id)
+        return (
+            stored(store, num_samples, steps, seed)
+            and PredictionLayout(out, case.output_ending).mask(case.case_id).is_file()
         )
-        save_samples(store, sampled.samples, steps, seed, sampled.seconds)  # last: marks the case finished
-        records.append({"case": case, "outputs": relative(paths, out), "sampling_seconds": round(sampled.seconds, 4)})
-    info = trained.info if trained is not None else _fold_info(fold_dir)
-    record = {
-        "prediction_version": 1,
-        "model": str(fold_dir.resolve()),
-        "bundle_name": info.get("bundle_name"),
-        "configuration": info["configuration"],
-        "folds": [fold_dir.name],
-        "num_samples": num_samples,
-        "num_inference_steps": steps,
-        "threshold": threshold,
-        "postprocessing": [],
-        "seed": seed,
-        "window_overlap": window_overlap,
-        "device": str(device),
-        "mask": info.get("mask", {"value": 1, "meaning": "foreground"}),
-        "samples_store": str(layout.samples(steps, fold, "x").parent),
-        "cases": records,
-    }
-    write_json_atomic(out / "prediction.json", record)
-    return record
 
+    def keep(case: str, samples: np.ndarray, seconds: float) -> None:  # last: marks the case finished
+        save_samples(layout.samples(steps, fold, case), samples[:, 0], steps, seed, seconds)
 
-def _fold_info(fold_dir: Path) -> dict[str, Any]:
-    from medseglatdiff.training.model_info import load_model_info
-
-    return load_model_info(fold_dir)
+    return predict_cases(
+        [dataset_input_case(spec, case) for case in cases],
+        out,
+        fold_dir,
+        num_samples=num_samples,
+        steps=steps,
+        save_samples=True,
+        threshold=threshold,
+        device=str(device),
+        seed=seed,
+        window_overlap=window_overlap,
+        max_batch=max_batch,
+        progress=progress,
+        use_model_selection=False,
+        sample_sink=keep,
+        skip=finished,
+        note={"samples_store": str(layout.samples(steps, fold, "x").parent)},
+    )
 
 
 def cross_validate(

@@ -1,16 +1,14 @@
-"""Sample the validation cases of a fold on their original grid, and keep every sample's probability.
+"""The sample store of cross-validation: every sample's probability of every validation case, for model selection.
 
-A raw case (the dataset's own files, so the scores are those of ``medseg predict`` on new images) is read,
-preprocessed as the fold's plan says, sampled with DDIM (:func:`medseglatdiff.inference.sampling.sample_image`)
-and every sample is mapped back to the original grid. The samples are stored as ``uint8`` probabilities
-(``round(255 p)``, compressed) so that model selection can re-threshold and re-ensemble them later without
-sampling again; the seconds spent sampling are stored with them.
+Cross-validation predicts its validation cases with ``medseg predict``'s function
+(:func:`medseglatdiff.inference.predict.predict_cases`) and keeps each case's samples here, as ``uint8``
+probabilities (``round(255 p)``, compressed) with the steps, seed and sampling seconds, so that model selection can
+re-threshold and re-ensemble them later without sampling again. Model selection samples the other step counts
+with the same sampler (:func:`medseglatdiff.inference.sampling.sample_raw_case`).
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,44 +17,18 @@ import torch
 
 from medseglatdiff.datasets.dataset_json import DatasetSpec
 from medseglatdiff.errors import MedsegError
-from medseglatdiff.inference.inputs import InputCase, read_input_case
+from medseglatdiff.inference.inputs import dataset_input_case, read_input_case
 from medseglatdiff.inference.model_loading import TrainedFold
-from medseglatdiff.inference.sampling import sample_image
+from medseglatdiff.inference.sampling import SampledCase, sample_raw_case
 from medseglatdiff.io.atomic import atomic_path
 from medseglatdiff.preprocessing.case_io import RawCase
-from medseglatdiff.preprocessing.inverse import restore_probabilities
-from medseglatdiff.preprocessing.preprocess import preprocess_arrays
 from medseglatdiff.training.model_info import model_label_scheme
-
-
-@dataclass
-class SampledCase:
-    """One case's samples on its original grid.
-
-    Attributes:
-        raw: the raw case as read (image and geometry).
-        properties: its preprocessing properties (crop box, shapes, original geometry).
-        samples: ``(N, *original shape)`` foreground probabilities.
-        seconds: time spent sampling (the networks only: no reading, preprocessing or writing).
-    """
-
-    raw: RawCase
-    properties: dict[str, Any]
-    samples: np.ndarray
-    seconds: float
 
 
 def read_raw_case(spec: DatasetSpec, case: str, fold: TrainedFold) -> RawCase:
     """Read a raw dataset case's image files as ``medseg predict`` reads an input."""
-    files = tuple(spec.image_files(case))
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise MedsegError(
-            f"{missing[0]}: image of validation case {case!r} not found in the raw dataset {spec.root}; "
-            "pass --raw with the dataset that was planned"
-        )
     input_dims = 3 if fold.info.get("slice_axis") is not None else int(fold.info["spatial_dims"])
-    return read_input_case(InputCase(case, files), int(fold.info["num_channels"]), input_dims)
+    return read_input_case(dataset_input_case(spec, case), int(fold.info["num_channels"]), input_dims)
 
 
 def sample_case(
@@ -69,27 +41,16 @@ def sample_case(
     window_overlap: float = 0.25,
     max_batch: int | None = None,
 ) -> SampledCase:
-    """Preprocess ``raw`` with the fold's plan, sample ``num_samples`` masks with ``steps`` DDIM steps, map them
-    back."""
-    arrays, properties = preprocess_arrays(raw, fold.preprocessing)
-    properties["case_id"] = raw.case_id
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-    started = time.perf_counter()
+    """``num_samples`` one-foreground samples ``(N, *original shape)`` of ``raw`` at ``steps`` DDIM steps, through
+    ``medseg predict``'s sampler."""
     scheme = model_label_scheme(fold.info)
     if scheme.num_channels != 1:
         raise MedsegError(
             f"{fold.path}: cross-validation scores one foreground; this model has {scheme.describe()}. "
             "Use `medseg predict` and `medseg evaluate` (per class/region)"
         )
-    probabilities = sample_image(
-        fold, arrays["image"], num_samples, steps, seed=seed, overlap=window_overlap, max_batch=max_batch, device=device
-    )[:, 0]  # the one foreground channel
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - started
-    samples = restore_probabilities(probabilities, properties, fill=0.0)  # (N, *original shape)
-    return SampledCase(raw, properties, samples, seconds)
+    sampled = sample_raw_case(raw, [fold], [num_samples], steps, seed, window_overlap, max_batch, device)
+    return SampledCase(sampled.properties, sampled.samples[:, 0], sampled.seconds)
 
 
 def save_samples(path: Path, samples: np.ndarray, steps: int, seed: int, seconds: float) -> Path:

@@ -24,7 +24,6 @@ from medseglatdiff.engines.distributed import (
     summary_writer,
 )
 from medseglatdiff.engines.early_stopping import AutoencoderStopper, reconstruction_score
-from medseglatdiff.engines.ensemble_saver import EnsembleSaver
 from medseglatdiff.engines.handlers import EnsembleImageGridHandler, EnsembleMeand, LatentScaleHandler, ensemble_grid
 from medseglatdiff.engines.inferers import LatentEnsembleInferer
 from medseglatdiff.engines.optimisation import GradientClipping, LearningRateLogger, warmup_polynomial_lr
@@ -43,7 +42,6 @@ __all__ = [
     "warmup_polynomial_lr",
     "AtomicCheckpointSaver",
     "EnsembleImageGridHandler",
-    "EnsembleSaver",
     "EnsembleMeand",
     "KeyPrepareBatch",
     "LatentDiffusionPrepareBatch",

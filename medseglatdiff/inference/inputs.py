@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medseglatdiff.datasets.dataset_json import DatasetSpec
 from medseglatdiff.errors import ImageReadError, MedsegError
 from medseglatdiff.io.geometry import Geometry
 from medseglatdiff.io.readers import (
@@ -187,3 +188,15 @@ def single_slice_as_2d(image: LoadedImage) -> LoadedImage:
     geometry = image.geometry
     plane = Geometry(geometry.spacing[:2], geometry.origin[:2], tuple(tuple(row[:2]) for row in geometry.direction[:2]))
     return LoadedImage(image.array[..., 0], plane, image.path)
+
+
+def dataset_input_case(spec: DatasetSpec, case: str) -> InputCase:
+    """A raw dataset case as an input of ``medseg predict``; a ``MedsegError`` when its image files are missing."""
+    files = tuple(spec.image_files(case))
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise MedsegError(
+            f"{missing[0]}: image of case {case!r} not found in the raw dataset {spec.root}; "
+            "pass the raw dataset that was planned (--raw)"
+        )
+    return InputCase(case, files)

@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -35,13 +35,12 @@ from medseglatdiff.inference.inputs import InputCase, find_input_cases, read_inp
 from medseglatdiff.inference.layout import PredictionLayout
 from medseglatdiff.inference.model_loading import TrainedFold, check_compatible, find_folds, load_fold
 from medseglatdiff.inference.outputs import relative, write_case
-from medseglatdiff.inference.sampling import sample_image
+from medseglatdiff.inference.sampling import sample_raw_case
 from medseglatdiff.inference.selection import ModelSelection, load_model_selection
 from medseglatdiff.io.atomic import write_json_atomic
 from medseglatdiff.io.locks import folder_lock
 from medseglatdiff.postprocessing.connected_components import apply_postprocessing
-from medseglatdiff.preprocessing.inverse import original_geometry, restore_probabilities
-from medseglatdiff.preprocessing.preprocess import preprocess_arrays
+from medseglatdiff.preprocessing.inverse import original_geometry
 from medseglatdiff.training.model_info import model_label_scheme
 
 logger = logging.getLogger(__name__)
@@ -104,6 +103,9 @@ def resolve_settings(
     return values, sources
 
 
+SampleSink = Callable[[str, np.ndarray, float], None]
+
+
 def predict_case(
     case: InputCase,
     folds: Sequence[TrainedFold],
@@ -115,32 +117,21 @@ def predict_case(
     window_overlap: float = 0.25,
     max_batch: int | None = None,
     device: str | torch.device = "cpu",
+    sample_sink: SampleSink | None = None,
 ) -> dict[str, Any]:
-    """Predict one case with the pooled folds and write its outputs; returns its record for prediction.json."""
+    """Predict one case with the pooled folds and write its outputs; returns its record for prediction.json.
+
+    ``sample_sink(case_id, samples, seconds)``, when given, receives the ``(N, K, *original shape)`` samples and
+    the sampling seconds after the outputs are written (cross-validation stores them for model selection).
+    """
     started = time.perf_counter()
     info = folds[0].info
     input_dims = 3 if info.get("slice_axis") is not None else int(info["spatial_dims"])
     raw = read_input_case(case, int(info["num_channels"]), input_dims)
-    arrays, properties = preprocess_arrays(raw, folds[0].preprocessing)
-    properties["case_id"] = case.case_id
-    pooled = [
-        sample_image(
-            fold,
-            arrays["image"],
-            share,
-            settings["num_inference_steps"],
-            seed=seed + k,
-            overlap=window_overlap,
-            max_batch=max_batch,
-            device=device,
-        )
-        for k, (fold, share) in enumerate(zip(folds, shares))
-        if share > 0
-    ]
-    pooled_samples = np.concatenate(pooled, axis=0)  # (N, K, *preprocessed shape)
-    n, k = pooled_samples.shape[:2]
-    samples = restore_probabilities(pooled_samples.reshape(n * k, *pooled_samples.shape[2:]), properties, fill=0.0)
-    samples = samples.reshape(n, k, *samples.shape[1:])  # (N, K, *original shape); 0 outside the crop box
+    sampled = sample_raw_case(
+        raw, folds, shares, settings["num_inference_steps"], seed, window_overlap, max_batch, device
+    )
+    samples, properties = sampled.samples, sampled.properties
     if not np.isfinite(samples).all():
         raise MedsegError(
             f"{case.files[0]}: the model sampled NaN or infinite probabilities (its weights are broken, e.g. a "
@@ -170,6 +161,8 @@ def predict_case(
         settings["threshold"],
         scheme,
     )
+    if sample_sink is not None:
+        sample_sink(case.case_id, sampled.samples, sampled.seconds)
     return {
         "case": case.case_id,
         "inputs": [str(f) for f in case.files],
@@ -177,6 +170,7 @@ def predict_case(
         "shape": list(properties["original_shape"]),
         "preprocessed_shape": list(properties["shape_after_resampling"]),
         "foreground_voxels": int((mask > 0).sum()),
+        "sampling_seconds": round(sampled.seconds, 4),
         "seconds": round(time.perf_counter() - started, 3),
     }
 
@@ -233,7 +227,53 @@ def predict(
         PredictionFailures: after every other image was predicted and ``prediction.json`` written, when some
             inputs were unreadable or did not fit the model (each is listed under ``failures``).
     """
-    cases = find_input_cases(input)
+    return predict_cases(
+        find_input_cases(input),
+        output,
+        model,
+        num_samples=num_samples,
+        steps=steps,
+        fold=fold,
+        save_samples=save_samples,
+        threshold=threshold,
+        device=device,
+        seed=seed,
+        window_overlap=window_overlap,
+        max_batch=max_batch,
+        progress=progress,
+    )
+
+
+def predict_cases(
+    cases: Sequence[InputCase],
+    output: str | os.PathLike,
+    model: str | os.PathLike,
+    num_samples: int | None = None,
+    steps: int | None = None,
+    fold: int | str | None = None,
+    save_samples: bool = False,
+    threshold: float | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    window_overlap: float = 0.25,
+    max_batch: int | None = None,
+    progress: bool = True,
+    use_model_selection: bool = True,
+    sample_sink: SampleSink | None = None,
+    skip: Callable[[InputCase], bool] | None = None,
+    note: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """:func:`predict` of given cases: the one prediction function of ``medseg predict``, cross-validation and the
+    bundles' ``inference`` / ``evaluate`` run ids.
+
+    Args beyond :func:`predict`'s:
+        use_model_selection: read ``model_selection.json`` (False: the plan's settings and no postprocessing, as
+            cross-validation needs to select them).
+        sample_sink: receives each case's samples (see :func:`predict_case`).
+        skip: cases for which it returns True are not predicted (finished by an earlier, interrupted run; their
+            entries in an earlier ``prediction.json`` of ``output`` are kept).
+        note: extra keys for ``prediction.json``.
+    """
     output = Path(output)
     check_output_folder(output)
     _refuse_overwriting_inputs(cases, output)
@@ -241,7 +281,7 @@ def predict(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     folds = [load_fold(path, device) for path in fold_dirs]
     check_compatible(folds)
-    selection = load_model_selection(model)
+    selection = load_model_selection(model) if use_model_selection else ModelSelection()
     settings, sources = resolve_settings(folds[0].info, selection, num_samples, steps, threshold)
     shares = split_samples(settings["num_samples"], len(folds))
     if sum(shares) != settings["num_samples"]:
@@ -251,85 +291,66 @@ def predict(
             len(folds),
             sum(shares),
         )
-    with folder_lock(output, "predict"):
-        return _predict_cases(
-            cases,
-            output,
-            model,
-            folds,
-            selection,
-            settings,
-            sources,
-            shares,
-            save_samples,
-            seed,
-            window_overlap,
-            max_batch,
-            device,
-            progress,
-        )
-
-
-def _predict_cases(
-    cases: Sequence[InputCase],
-    output: Path,
-    model: str | os.PathLike,
-    folds: Sequence[TrainedFold],
-    selection: ModelSelection,
-    settings: dict[str, Any],
-    sources: dict[str, str],
-    shares: Sequence[int],
-    save_samples: bool,
-    seed: int,
-    window_overlap: float,
-    max_batch: int | None,
-    device: str,
-    progress: bool,
-) -> dict[str, Any]:
+    todo = [case for case in cases if skip is None or not skip(case)]
+    if len(todo) < len(cases):
+        logger.info("%d of %d case(s) already predicted in %s: skipped", len(cases) - len(todo), len(cases), output)
     logger.info(
         "predicting %d case(s) with %s (%s), %s samples, %d DDIM steps",
-        len(cases),
+        len(todo),
         model,
         ", ".join(f.name for f in folds),
         shares,
         settings["num_inference_steps"],
     )
-    records, failures = [], []
-    for case in tqdm(cases, desc="predicting", unit="image", disable=None if progress else True):
-        try:
-            records.append(
-                predict_case(
-                    case, folds, shares, settings, output, save_samples, seed, window_overlap, max_batch, device
+    with folder_lock(output, "predict"):
+        records, failures = [], []
+        for case in tqdm(todo, desc="predicting", unit="image", disable=None if progress else True):
+            try:
+                records.append(
+                    predict_case(
+                        case,
+                        folds,
+                        shares,
+                        settings,
+                        output,
+                        save_samples,
+                        seed,
+                        window_overlap,
+                        max_batch,
+                        device,
+                        sample_sink,
+                    )
                 )
-            )
-        except MedsegError as exc:  # an unreadable or unfit image: report it, predict the others
-            logger.error("%s: not predicted: %s", case.case_id, exc)
-            failures.append({"case": case.case_id, "inputs": [str(f) for f in case.files], "error": str(exc)})
-    info = folds[0].info
-    record = {
-        "prediction_version": PREDICTION_VERSION,
-        "model": str(Path(model).resolve()),
-        "bundle_name": info.get("bundle_name"),
-        "configuration": info["configuration"],
-        "folds": [f.name for f in folds],
-        "samples_per_fold": dict(zip([f.name for f in folds], shares)),
-        **settings,
-        "num_samples": sum(shares),
-        "sources": sources,
-        "model_selection": str(selection.path) if selection.path else None,
-        "seed": seed,
-        "patch_size": info["patch_size"],
-        "window_overlap": window_overlap,
-        "device": str(device),
-        "mask": info.get("mask", {"value": 1, "meaning": "foreground"}),
-        "label_scheme": model_label_scheme(info).to_json(),
-        "confidence": CONFIDENCE_DEFINITION,
-        "cases": records,
-        "failures": failures,
-    }
-    write_json_atomic(output / PREDICTION_FILE, merge_with_earlier_record(record, output / PREDICTION_FILE))
+            except MedsegError as exc:  # an unreadable or unfit image: report it, predict the others
+                logger.error("%s: not predicted: %s", case.case_id, exc)
+                failures.append({"case": case.case_id, "inputs": [str(f) for f in case.files], "error": str(exc)})
+        info = folds[0].info
+        record = {
+            "prediction_version": PREDICTION_VERSION,
+            "model": str(Path(model).resolve()),
+            "bundle_name": info.get("bundle_name"),
+            "configuration": info["configuration"],
+            "folds": [f.name for f in folds],
+            "samples_per_fold": dict(zip([f.name for f in folds], shares)),
+            **settings,
+            "num_samples": sum(shares),
+            "sources": sources,
+            "model_selection": str(selection.path) if selection.path else None,
+            "seed": seed,
+            "patch_size": info["patch_size"],
+            "window_overlap": window_overlap,
+            "device": str(device),
+            "mask": info.get("mask", {"value": 1, "meaning": "foreground"}),
+            "label_scheme": model_label_scheme(info).to_json(),
+            "confidence": CONFIDENCE_DEFINITION,
+            **dict(note or {}),
+            "cases": records,
+            "failures": failures,
+        }
+        record = merge_with_earlier_record(record, output / PREDICTION_FILE)
+        write_json_atomic(output / PREDICTION_FILE, record)
     if failures:
-        raise PredictionFailures(failures, len(cases), output)
+        raise PredictionFailures(failures, len(todo), output)
     return record
 
 
@@ -398,53 +419,3 @@ def check_output_folder(output: Path) -> None:
     existing = next((p for p in (output, *output.parents) if p.exists()), None)
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
         raise MedsegError(f"{existing}: not writable; choose an output folder you can write to (-o)")
-
-
-def predict_with_bundle(
-    input_dir: str | os.PathLike,
-    output_dir: str | os.PathLike,
-    dataset_dir: str | os.PathLike | None = None,
-    settings: Mapping[str, Any] | None = None,
-    fold: int | str | None = 0,
-    model_dir: str | os.PathLike | None = None,
-) -> dict[str, Any]:
-    """The bundles' ``inference.json`` on a folder of raw images: :func:`predict` with the bundle's settings.
-
-    The model folder is ``model_dir``, else ``settings["output_dir"]`` (one trained fold), else
-    ``dataset_dir/results/<bundle_name>/<configuration>`` with ``fold``. Settings read: ``ensemble_size``,
-    ``num_inference_steps``, ``threshold``, ``window_overlap``, ``max_batch``, ``seed``, ``device``,
-    ``save_samples``.
-    """
-    settings = dict(settings or {})
-    if not str(output_dir or "").strip():
-        raise MedsegError("--output_dir is empty: give the folder to write the predictions into")
-    if model_dir:
-        model: Path = Path(model_dir)
-    elif settings.get("output_dir"):
-        model, fold = Path(settings["output_dir"]), None
-    elif dataset_dir:
-        model = (
-            Path(dataset_dir)
-            / "results"
-            / str(settings.get("bundle_name", ""))
-            / str(settings.get("configuration", ""))
-        )
-    else:
-        raise MedsegError(
-            "no model: pass --dataset_dir WORK (the planned dataset the bundle was trained on) "
-            "or --model_dir TRAINED_DIR"
-        )
-    return predict(
-        input_dir,
-        output_dir,
-        model,
-        num_samples=settings.get("ensemble_size"),
-        steps=settings.get("num_inference_steps"),
-        fold=fold,
-        save_samples=bool(settings.get("save_samples", False)),
-        threshold=settings.get("threshold"),
-        device=settings.get("device"),
-        seed=int(settings.get("seed", 0)),
-        window_overlap=float(settings.get("window_overlap", 0.25)),
-        max_batch=settings.get("max_batch"),
-    )

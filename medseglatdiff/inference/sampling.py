@@ -9,12 +9,20 @@ window (Gaussian-weighted overlaps; images smaller than the patch are padded), i
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import torch
 
 from medseglatdiff.engines.inferers import LatentEnsembleInferer
 from medseglatdiff.inference.model_loading import TrainedFold
 from medseglatdiff.networks import sampling_scheduler
+from medseglatdiff.preprocessing.case_io import RawCase
+from medseglatdiff.preprocessing.inverse import restore_probabilities
+from medseglatdiff.preprocessing.preprocess import preprocess_arrays
 from medseglatdiff.training.model_info import model_label_scheme
 
 
@@ -94,3 +102,64 @@ def sample_image(
         stacked = torch.cat(chunks, dim=0)  # (S, N, K, a, b)
         return stacked.movedim(0, slice_axis + 2).numpy()  # (N, K, ...) with the slices back in place
     return inferer(tensor[None].to(device), fold.segmenter.denoiser)[0].float().cpu().numpy()
+
+
+@dataclass
+class SampledCase:
+    """One raw case's pooled samples on its original grid.
+
+    Attributes:
+        properties: its preprocessing properties (crop box, shapes, original geometry).
+        samples: ``(N, K, *original shape)`` probabilities (K: one per class or region); 0 outside the crop box.
+        seconds: time spent sampling (the networks only: no reading, preprocessing or mapping back).
+    """
+
+    properties: dict[str, Any]
+    samples: np.ndarray
+    seconds: float
+
+
+def _synchronize(device: str | torch.device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def sample_raw_case(
+    raw: RawCase,
+    folds: Sequence[TrainedFold],
+    shares: Sequence[int],
+    num_inference_steps: int,
+    seed: int = 0,
+    overlap: float = 0.25,
+    max_batch: int | None = None,
+    device: str | torch.device = "cpu",
+) -> SampledCase:
+    """Preprocess ``raw`` as the folds' plan says, draw ``shares[k]`` samples with fold ``k`` (seed ``seed + k``),
+    pool them and map every sample back onto the case's original grid.
+
+    The one sampling path of ``medseg predict``, cross-validation, model selection and the bundles' run ids.
+    """
+    arrays, properties = preprocess_arrays(raw, folds[0].preprocessing)
+    properties["case_id"] = raw.case_id
+    _synchronize(device)
+    started = time.perf_counter()
+    pooled = [
+        sample_image(
+            fold,
+            arrays["image"],
+            share,
+            num_inference_steps,
+            seed=seed + k,
+            overlap=overlap,
+            max_batch=max_batch,
+            device=device,
+        )
+        for k, (fold, share) in enumerate(zip(folds, shares))
+        if share > 0
+    ]
+    _synchronize(device)
+    seconds = time.perf_counter() - started
+    pooled_samples = np.concatenate(pooled, axis=0)  # (N, K, *preprocessed shape)
+    n, k = pooled_samples.shape[:2]
+    samples = restore_probabilities(pooled_samples.reshape(n * k, *pooled_samples.shape[2:]), properties, fill=0.0)
+    return SampledCase(properties, samples.reshape(n, k, *samples.shape[1:]), seconds)

@@ -8,7 +8,6 @@ from medseglatdiff.resources import configs_dir
 from medseglatdiff.training.bundle import build_parser, bundle_path, flatten_settings, merge_settings, run_bundle, train
 from medseglatdiff.training.data import (
     data_loader,
-    inference_dataset,
     preprocessed_cases,
     training_dataset,
     validation_dataset,
@@ -36,7 +35,6 @@ __all__ = [
     "configs_dir",
     "data_loader",
     "flatten_settings",
-    "inference_dataset",
     "fold_cases",
     "fold_split",
     "install_splits",

@@ -178,21 +178,6 @@ def validation_dataset(
     return case_dataset(folder, cases, validation_transform(patch_size, slice_axis, labels))
 
 
-def inference_dataset(
-    folder: str | os.PathLike, cases: Sequence[str], labels: Mapping[str, Any] | None = None
-) -> Dataset:
-    """Whole preprocessed cases, unaugmented (``mask`` = the encoded reference label), for ensemble inference."""
-    transform = Compose(
-        [
-            LoadPreprocessedCased(),
-            RandRaterMaskd(raters_key="__none__"),
-            EncodeMaskd(labels),
-            EnsureTyped(keys=SAMPLE_KEYS, allow_missing_keys=True, track_meta=False),
-        ]
-    )
-    return case_dataset(folder, cases, transform)
-
-
 def seed_worker(worker_id: int) -> None:
     """Data-loader worker init: seed MONAI's random transforms and NumPy's global generator (batchgenerators)."""
     worker_init_fn(worker_id)

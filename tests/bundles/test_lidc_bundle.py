@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from medseglatdiff.errors import MedsegError
+from medseglatdiff.io import read_image
 from medseglatdiff.training import flatten_settings, merge_settings, train
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -98,28 +98,41 @@ def test_bundle_trains_three_stages_and_skips_finished_ones(lidc_work: Path, tmp
     assert len(images.Images("validation/ensemble")) == 2  # one grid per validation epoch
     assert json.loads((lidc_work / "splits_final.json").read_text())[0]["val"]
 
-    # the inference bundle rebuilds the trained networks (settings.json) and samples an ensemble per case
+    # the inference bundle predicts validation cases from the raw dataset with medseg predict's function, in the
+    # cases' own geometry (128 px, sampled in 64 px windows); evaluate adds medseg evaluate's scores with the raters
     case = json.loads((lidc_work / "splits_final.json").read_text())[0]["val"][0]
+    bundle_settings = {
+        "bundle_name": "lidc",
+        "configuration": "2d",
+        "output_dir": str(out),
+        "inference_cases": [case],
+        "ensemble_size": 3,
+        "num_inference_steps": 2,
+    }
     run(
         "inference",
         config_file=str(REPO_ROOT / "bundles" / "lidc" / "inference.json"),
         logging_file=False,
         dataset_dir=str(lidc_work),
         fold=0,
-        settings={
-            "bundle_name": "lidc",
-            "configuration": "2d",
-            "output_dir": str(out),
-            "inference_cases": [case],
-            "ensemble_size": 3,
-            "num_inference_steps": 2,
-        },
+        settings=bundle_settings,
     )
-    with np.load(out / "inference" / f"{case}.npz") as saved:
-        assert saved["samples"].shape == (3, 128, 128)  # whole 128 px case, sampled in 64 px windows
-        assert saved["mask"].shape == saved["confidence"].shape == (128, 128)
-    summary = json.loads((out / "inference" / "summary.json").read_text())
-    assert summary["cases"][0]["case"] == case and 0.0 <= summary["mean"]["dice"] <= 1.0
+    record = json.loads((out / "inference" / "prediction.json").read_text())
+    assert [c["case"] for c in record["cases"]] == [case] and record["num_samples"] == 3
+    assert record["num_inference_steps"] == 2 and record["folds"] == [out.name]  # the trained fold folder
+    assert read_image(out / "inference" / f"{case}.png").spatial_shape == (128, 128)
+    assert read_image(out / "inference" / "confidence" / f"{case}.png").spatial_shape == (128, 128)
+    run(
+        "evaluate",
+        config_file=str(REPO_ROOT / "bundles" / "lidc" / "evaluate.json"),
+        logging_file=False,
+        dataset_dir=str(lidc_work),
+        fold=0,
+        settings={**bundle_settings, "figures": False},
+    )
+    summary = json.loads((out / "evaluation" / "summary.json").read_text())
+    assert summary["num_cases"] == 1 and 0.0 <= summary["metrics"]["dice"]["mean"] <= 1.0
+    assert "ged" in summary["metrics"] and "hm_iou" in summary["metrics"]  # the 4 LIDC readers
 
     # a second run finds every stage finished and trains nothing
     marker = (out / "denoiser" / "done.json").stat().st_mtime_ns

@@ -67,6 +67,12 @@ def test_two_fold_cv_keeps_patients_apart_and_model_selection_feeds_predict(
             assert (cv_dir / f"fold_{fold}" / f"{case}.png").is_file()  # predict's layout, original geometry
             assert len(list((cv_dir / f"fold_{fold}" / "samples").glob(f"{case}_s*.png"))) == 4
             assert (cv_dir / "samples" / "steps_002" / f"fold_{fold}" / f"{case}.npz").is_file()  # probabilities kept
+        # written by medseg predict's own function: its record, without model selection or postprocessing
+        record = json.loads((cv_dir / f"fold_{fold}" / "prediction.json").read_text())
+        assert sorted(c["case"] for c in record["cases"]) == sorted(cases) and record["postprocessing"] == []
+        assert record["sources"]["num_samples"] == "argument" and record["label_scheme"]["kind"] == "binary"
+        assert Path(record["samples_store"]) == cv_dir / "samples" / "steps_002" / f"fold_{fold}"
+        assert all(c["sampling_seconds"] > 0 for c in record["cases"])
 
     # resumable: a second run trains and samples nothing
     stored = sorted((cv_dir / "samples").rglob("*.npz"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,7 +13,6 @@ from ignite.engine import Engine
 
 from medseglatdiff.engines import (
     EnsembleMeand,
-    EnsembleSaver,
     KeyPrepareBatch,
     LatentDiffusionPrepareBatch,
     LatentEnsembleInferer,
@@ -184,27 +182,6 @@ def test_checkpoint_restores_progress_but_keeps_the_new_epoch_budget(tmp_path: P
     load_checkpoint(tmp_path / "c.pt", {"trainer": resumed, "network": other})
     assert resumed.state.iteration == 6 and resumed.state.epoch == 2 and resumed.state.max_epochs == 5
     assert torch.equal(other.weight, net.weight)
-
-
-def test_ensemble_saver_writes_cases_and_summary(tmp_path: Path) -> None:
-    saver = EnsembleSaver(tmp_path, multirater=True)
-    label = torch.zeros(1, 8, 8)
-    label[0, 2:5, 2:5] = 1
-    samples = torch.stack([label[0], label[0], torch.zeros(8, 8)])
-    engine = SimpleNamespace(
-        state=SimpleNamespace(
-            output=[{"pred": samples}],
-            batch=[{"case": "c1", "label": label, "raters": torch.stack([label[0], torch.zeros(8, 8)])}],
-        )
-    )
-    saver.save_iteration(engine)
-    saver.write_summary(engine)
-    with np.load(tmp_path / "c1.npz") as saved:
-        assert saved["samples"].shape == (3, 8, 8) and saved["mask"].sum() == 9
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert (
-        summary["cases"][0]["dice"] == 1.0 and summary["cases"][0]["ged"] >= 0 and 0 <= summary["mean"]["hm_iou"] <= 1
-    )
 
 
 def test_summary_writer_is_real_on_the_main_process(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from medseglatdiff.datasets.label_scheme import LabelScheme
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.training.data import (
     data_loader,
-    inference_dataset,
     preprocessed_cases,
     training_dataset,
     validation_dataset,
@@ -145,8 +144,6 @@ def test_training_dataset_and_loader_give_augmented_patches(npz_folder: Path) ->
     assert set(torch.unique(batch["mask"]).tolist()) <= {0, 1}
     val = validation_dataset(npz_folder, cases, (32, 32), max_cases=2)
     assert len(val) == 2 and val[0]["label"].sum() == 100
-    whole = inference_dataset(npz_folder, cases[:1])[0]
-    assert whole["image"].shape == (1, 48, 48) and whole["case"] == "case_0"
 
 
 def test_dataset_errors_name_the_fix(npz_folder: Path, tmp_path: Path) -> None:
