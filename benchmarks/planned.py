@@ -198,5 +198,5 @@ def describe(config: dict[str, Any]) -> dict[str, Any]:
         "denoiser_attention_levels": config["denoiser"]["network"]["attention_levels"],
         "batch_sizes": [config[s]["batch_size"] for s in ("image_autoencoder", "mask_autoencoder", "denoiser")],
         "num_inference_steps": config["inference"]["num_inference_steps"],
-        "ensemble_size": config["inference"]["ensemble_size"],
+        "ensemble_size": config["inference"]["num_samples"],
     }

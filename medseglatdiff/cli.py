@@ -99,7 +99,12 @@ def demo_data(
 
 @_user_errors
 def demo(
-    out: str = "demo_output", num_cases: int = 24, seed: int = 0, epochs: int = 1, num_samples: int = 8, steps: int = 5
+    out: str = "demo_output",
+    num_cases: int = 24,
+    seed: int = 0,
+    epochs: int = 1,
+    num_samples: int = 8,
+    num_inference_steps: int = 5,
 ) -> None:
     """The main job end to end on generated demo data (what ``make demo`` runs): data, verify, plan, train, predict,
     evaluate.
@@ -110,11 +115,18 @@ def demo(
         seed: seed of the demo data.
         epochs: training length multiplier (1: about 2 CPU-core minutes of training).
         num_samples: masks sampled per held-out image.
-        steps: DDIM steps per sample.
+        num_inference_steps: DDIM steps per sample.
     """
     from medseglatdiff.demo import run_demo
 
-    run_demo(out, num_cases=num_cases, seed=seed, epochs=epochs, num_samples=num_samples, steps=steps)
+    run_demo(
+        out,
+        num_cases=num_cases,
+        seed=seed,
+        epochs=epochs,
+        num_samples=num_samples,
+        num_inference_steps=num_inference_steps,
+    )
 
 
 def _configurations(
@@ -303,7 +315,7 @@ def predict(
     output: str,
     model: str,
     num_samples: int | None = None,
-    steps: int | None = None,
+    num_inference_steps: int | None = None,
     fold: int | str | None = None,
     save_samples: bool = False,
     threshold: float | None = None,
@@ -313,15 +325,15 @@ def predict(
 ) -> None:
     """Sample masks for raw images: mask, mean probability, confidence map, overlay PNG (and every sample).
 
-    ``medseg predict -i FILE_OR_DIR -o OUT --model TRAINED_DIR [--num_samples N] [--steps S] [--fold K|all]
-    [--save_samples]``
+    ``medseg predict -i FILE_OR_DIR -o OUT --model TRAINED_DIR [--num_samples N] [--num_inference_steps S]
+    [--fold K|all] [--save_samples]``
 
     Args:
         input: an image file or a folder (``{case}_0000.nii.gz``, ``{case}_0001.nii.gz`` for several channels).
         output: the folder to write; see docs/inference.md for its layout.
         model: WORK/results/<bundle>/<configuration> (holding fold_K/) or one fold_K folder.
         num_samples: masks per image (default: model selection, else the plan's ensemble size).
-        steps: DDIM steps (default: model selection, else the plan's).
+        num_inference_steps: DDIM steps (default: model selection, else the plan's).
         fold: K for fold_K only, or "all" (default) to pool samples from every trained fold.
         save_samples: also write every sampled mask to OUT/samples/.
         threshold: mean probability at which a pixel is foreground (default: model selection, else the plan's).
@@ -337,7 +349,7 @@ def predict(
         output,
         model,
         num_samples=num_samples,
-        steps=steps,
+        num_inference_steps=num_inference_steps,
         fold=fold,
         save_samples=save_samples,
         threshold=threshold,
@@ -400,7 +412,7 @@ def cv(
     bundle: str = "lidc",
     folds: int | str | tuple[int, ...] | list[int] | None = None,
     num_samples: int | None = None,
-    steps: int | None = None,
+    num_inference_steps: int | None = None,
     threshold: float | None = None,
     num_folds: int = 5,
     splits: str | None = None,
@@ -425,7 +437,7 @@ def cv(
         bundle: isic, cvc, lidc, brats, or a bundle folder (``bundles/lidc``).
         folds: folds to run (``--folds 0 1 2 3 4``); default every fold of WORK/splits_final.json.
         num_samples: samples per validation image (default 16, enough for find_best_configuration).
-        steps: DDIM steps (default: the plan's).
+        num_inference_steps: DDIM steps (default: the plan's).
         threshold: mean probability at which a pixel is foreground (default: the plan's).
         num_folds: folds to create when WORK/splits_final.json does not exist yet (grouped by patient / sequence).
         splits: your own splits file (nnU-Net's splits_final.json format); checked, then used.
@@ -449,7 +461,7 @@ def cv(
         folds=[int(f) for f in chosen] or None,
         settings=settings,
         num_samples=num_samples,
-        steps=steps,
+        num_inference_steps=num_inference_steps,
         threshold=threshold,
         num_folds=num_folds,
         splits=splits,
@@ -483,15 +495,15 @@ def cv(
 
 @_user_errors
 def find_best_configuration(
-    *more_steps: int,
+    *more_num_inference_steps: int,
     work: str,
     bundle: str = "lidc",
-    steps: int | tuple[int, ...] | list[int] = (10, 25, 50),
-    ensemble_sizes: tuple[int, ...] | list[int] | None = None,
+    num_inference_steps: int | tuple[int, ...] | list[int] = (10, 25, 50),
+    num_samples: int | tuple[int, ...] | list[int] | None = None,
     thresholds: tuple[float, ...] | list[float] | None = None,
     tolerance: float = 0.005,
     metric: str = "dice",
-    min_ensemble_size: int = 2,
+    min_num_samples: int = 2,
     max_cases: int | None = None,
     timing_cases: int = 3,
     raw: str | None = None,
@@ -501,19 +513,20 @@ def find_best_configuration(
 ) -> None:
     """Choose ensemble size, DDIM steps, threshold and postprocessing from ``medseg cv``'s predictions.
 
-    ``medseg find_best_configuration --work WORK --bundle bundles/lidc [--steps 10 25 50]``: writes
+    ``medseg find_best_configuration --work WORK --bundle bundles/lidc [--num_inference_steps 10 25 50]``: writes
     MODEL/model_selection.json (read by ``medseg predict``), MODEL/inference_instructions.md and the
     speed/accuracy frontier (table, CSV, plot) in MODEL/crossval/selection/.
 
     Args:
         work: the work folder ``medseg cv`` ran on.
         bundle: the bundle it ran (with the same training settings, which name the model folder).
-        steps: candidate DDIM step counts (``--steps 10 25 50``); the CV's own is always one.
-        ensemble_sizes: candidate ensemble sizes, e.g. ``--ensemble_sizes "[1,2,4,8,16]"`` (default 1..N of the CV).
+        num_inference_steps: candidate DDIM step counts (``--num_inference_steps 10 25 50``); the CV's own is
+            always one.
+        num_samples: candidate ensemble sizes, e.g. ``--num_samples "[1,2,4,8,16]"`` (default 1..N of the CV).
         thresholds: candidate thresholds, e.g. ``--thresholds "[0.4,0.5,0.6]"`` (default 0.30 .. 0.70 by 0.05).
         tolerance: how much worse than the best a faster choice may be (in ``metric``).
         metric: dice (default), hm_iou or ged (lower is better).
-        min_ensemble_size: the smallest ensemble that may be chosen (default 2: a confidence map needs two samples).
+        min_num_samples: the smallest ensemble that may be chosen (default 2: a confidence map needs two samples).
         max_cases: re-sample at most this many CV cases per step count (spread over folds); default all.
         timing_cases: cases on which sampling is timed.
         raw: the raw dataset (default: the CV's).
@@ -524,17 +537,22 @@ def find_best_configuration(
     from medseglatdiff.crossval import find_best_configuration as run_find_best
     from medseglatdiff.crossval.find_best import DEFAULT_THRESHOLDS
 
-    candidates = [*(steps if isinstance(steps, (list, tuple)) else [steps]), *more_steps]
+    candidates = [
+        *(num_inference_steps if isinstance(num_inference_steps, (list, tuple)) else [num_inference_steps]),
+        *more_num_inference_steps,
+    ]
     report = run_find_best(
         work,
         bundle,
         settings=settings,
-        steps=[int(s) for s in candidates],
-        ensemble_sizes=list(ensemble_sizes) if ensemble_sizes else None,
+        num_inference_steps=[int(s) for s in candidates],
+        num_samples=[int(k) for k in (num_samples if isinstance(num_samples, (list, tuple)) else [num_samples])]
+        if num_samples
+        else None,
         thresholds=list(thresholds) if thresholds else DEFAULT_THRESHOLDS,
         tolerance=tolerance,
         metric=metric,
-        min_ensemble_size=min_ensemble_size,
+        min_num_samples=min_num_samples,
         max_cases=max_cases,
         timing_cases=timing_cases,
         raw=raw,
@@ -543,7 +561,7 @@ def find_best_configuration(
     )
     chosen, selection = report["chosen"], report["selection"]
     print(
-        f"chosen on {report['num_cases']} CV cases: {selection['ensemble_size']} samples, "
+        f"chosen on {report['num_cases']} CV cases: {selection['num_samples']} samples, "
         f"{selection['num_inference_steps']} DDIM steps "
         f"({chosen['seconds_per_image']:.3g} s/image), threshold {selection['threshold']}, "
         f"postprocessing {' + '.join(selection['postprocessing']) or 'none'}; "
@@ -559,7 +577,7 @@ def export(
     out: str,
     fold: int | str | None = None,
     num_samples: int | None = None,
-    steps: int | None = None,
+    num_inference_steps: int | None = None,
     name: str | None = None,
     version: str = "0.1.0",
     overwrite: bool = False,
@@ -575,7 +593,7 @@ def export(
         fold: export fold_K only; default: every trained fold (predict pools their samples).
         num_samples: ensemble size of the exported network and the bundle's default (default: model selection,
             else plan).
-        steps: DDIM steps (default: model selection, else plan).
+        num_inference_steps: DDIM steps (default: model selection, else plan).
         name: the bundle's name in its metadata (default: the folder name of OUT).
         version: the bundle's version.
         overwrite: replace an existing OUT (only once the new bundle passed its checks).
@@ -588,7 +606,7 @@ def export(
         out,
         fold=fold,
         num_samples=num_samples,
-        steps=steps,
+        num_inference_steps=num_inference_steps,
         name=name,
         version=version,
         overwrite=overwrite,

@@ -80,7 +80,7 @@ def demo_settings(epochs: int = 1) -> dict[str, Any]:
 
 
 def _stage_results(
-    raw: Path, out: Path, epochs: int, num_samples: int, steps: int
+    raw: Path, out: Path, epochs: int, num_samples: int, num_inference_steps: int
 ) -> list[tuple[str, Callable[[], None]]]:
     """Stages after verification: plan, train, predict held-out cases, evaluate."""
     work = out / "work" / DEMO_DATASET
@@ -135,7 +135,13 @@ def _stage_results(
                 shutil.copy2(path, heldout / path.name)
         shutil.rmtree(predictions, ignore_errors=True)
         record = predict(
-            heldout, predictions, model, num_samples=num_samples, steps=steps, save_samples=True, progress=False
+            heldout,
+            predictions,
+            model,
+            num_samples=num_samples,
+            num_inference_steps=num_inference_steps,
+            save_samples=True,
+            progress=False,
         )
         print(
             f"    {len(record['cases'])} held-out images (fold 0's validation cases, never trained on), "
@@ -159,7 +165,12 @@ def _stage_results(
 
 
 def run_demo(
-    out: str | Path, num_cases: int = 24, seed: int = 0, epochs: int = 1, num_samples: int = 8, steps: int = 5
+    out: str | Path,
+    num_cases: int = 24,
+    seed: int = 0,
+    epochs: int = 1,
+    num_samples: int = 8,
+    num_inference_steps: int = 5,
 ) -> Path:
     """Run the whole pipeline on freshly generated demo data under ``out``; return ``out``.
 
@@ -169,7 +180,7 @@ def run_demo(
         seed: seed of the demo data.
         epochs: training length multiplier (1: about 2 CPU-core minutes of training).
         num_samples: masks sampled per held-out image.
-        steps: DDIM steps per sample.
+        num_inference_steps: DDIM steps per sample.
     """
     import torch
 
@@ -194,7 +205,9 @@ def run_demo(
     if not report.ok:
         raise MedsegError(f"the demo dataset failed verification:\n{report.format()}")
 
-    for number, (title, stage) in enumerate(_stage_results(raw, out, epochs, num_samples, steps), start=3):
+    for number, (title, stage) in enumerate(
+        _stage_results(raw, out, epochs, num_samples, num_inference_steps), start=3
+    ):
         stage_started = time.perf_counter()
         print(f"[{number}] {title}")
         stage()
@@ -225,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         "--epochs", type=int, default=1, help="training length multiplier (1: about 2 CPU-core minutes of training)"
     )
     parser.add_argument("--num_samples", type=int, default=8, help="masks sampled per held-out image")
-    parser.add_argument("--steps", type=int, default=5, help="DDIM steps (the plan's default recipe: 5)")
+    parser.add_argument("--num_inference_steps", type=int, default=5, help="DDIM steps (the plan's default recipe: 5)")
     args = parser.parse_args(argv)
     from medseglatdiff.errors import MedsegError
 
@@ -236,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
             seed=args.seed,
             epochs=args.epochs,
             num_samples=args.num_samples,
-            steps=args.steps,
+            num_inference_steps=args.num_inference_steps,
         )
     except MedsegError as exc:
         raise SystemExit(f"error: {exc}") from None

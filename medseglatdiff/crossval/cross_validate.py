@@ -198,7 +198,7 @@ def predict_fold(
         out,
         fold_dir,
         num_samples=num_samples,
-        steps=steps,
+        num_inference_steps=steps,
         save_samples=True,
         threshold=threshold,
         device=str(device),
@@ -219,7 +219,7 @@ def cross_validate(
     folds: Sequence[int] | int | None = None,
     settings: Mapping[str, Any] | None = None,
     num_samples: int | None = None,
-    steps: int | None = None,
+    num_inference_steps: int | None = None,
     threshold: float | None = None,
     num_folds: int = 5,
     splits: str | os.PathLike | None = None,
@@ -246,7 +246,7 @@ def cross_validate(
             fold of ``WORK/splits_final.json``.
         settings: training settings for every fold, as for ``medseg train`` (``{"denoiser": {"max_epochs": 5}}``).
         num_samples: samples per validation image (default 16: enough to choose the ensemble size later).
-        steps: DDIM steps (default: the plan's).
+        num_inference_steps: DDIM steps (default: the plan's).
         threshold: mean probability at which a pixel is foreground (default: the plan's).
         num_folds: folds to create when ``WORK/splits_final.json`` does not exist yet.
         splits: a splits file of your own (nnU-Net's format); checked, then installed as ``WORK/splits_final.json``.
@@ -292,11 +292,11 @@ def cross_validate(
         )
     inference = context.plan["inference"]
     num_samples = int(num_samples or DEFAULT_NUM_SAMPLES)
-    steps = int(steps or inference["num_inference_steps"])
+    steps = int(num_inference_steps or inference["num_inference_steps"])
     threshold = float(threshold if threshold is not None else inference["threshold"])
     if num_samples < 1 or steps < 1 or not 0.0 < threshold < 1.0:
         raise MedsegError(
-            f"num_samples {num_samples}, steps {steps}, threshold {threshold}: "
+            f"num_samples {num_samples}, num_inference_steps {steps}, threshold {threshold}: "
             "need positive counts and a threshold strictly between 0 and 1"
         )
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -8,7 +8,7 @@ on it):
 2. **Ensemble size.** For every step count, ensembles of the first k stored samples, k = 1..N, are scored
    (:mod:`medseglatdiff.crossval.scoring`: Dice of the mean mask; GED and HM-IoU with raters), and sampling is
    timed at 1 and N samples on a few cases. The points form the speed/accuracy frontier, and the choice is its
-   fastest point within ``tolerance`` of the best, among ensembles of at least ``min_ensemble_size`` samples
+   fastest point within ``tolerance`` of the best, among ensembles of at least ``min_num_samples`` samples
    (:mod:`medseglatdiff.crossval.frontier`).
 3. **Threshold.** At the chosen point, the threshold with the best mean Dice (ties: the one nearest 0.5).
 4. **Postprocessing**, nnU-Net's rule: each step of :data:`POSTPROCESSING_STEPS`, in order, is kept only when it
@@ -210,9 +210,9 @@ def _reasons(
     point = (
         f"the fastest point of the speed/accuracy frontier (ensembles of {min_size}+ samples) "
         f"within {tolerance:g} {metric} of the best "
-        f"({best[metric]:.4f} with {best['ensemble_size']} samples at {best['steps']} steps, "
+        f"({best[metric]:.4f} with {best['num_samples']} samples at {best['num_inference_steps']} steps, "
         f"{best['seconds_per_image']:.3g} s/image): "
-        f"{chosen[metric]:.4f} with {chosen['ensemble_size']} samples at {chosen['steps']} steps, "
+        f"{chosen[metric]:.4f} with {chosen['num_samples']} samples at {chosen['num_inference_steps']} steps, "
         f"{chosen['seconds_per_image']:.3g} s/image, on {num_cases} cross-validation cases "
         "(crossval/selection/frontier.md)"
     )
@@ -225,7 +225,7 @@ def _reasons(
         for t in trials
     )
     return {
-        "ensemble_size": point,
+        "num_samples": point,
         "num_inference_steps": point,
         "threshold": f"best mean Dice of the thresholds {tried}: {at_chosen:.4f} at {threshold:g} "
         f"(0.5: {at_half:.4f}); crossval/selection/thresholds.csv",
@@ -238,12 +238,12 @@ def find_best_configuration(
     work: str | os.PathLike,
     bundle: str | os.PathLike = "lidc",
     settings: Mapping[str, Any] | None = None,
-    steps: Sequence[int] | int = DEFAULT_STEPS,
-    ensemble_sizes: Sequence[int] | None = None,
+    num_inference_steps: Sequence[int] | int = DEFAULT_STEPS,
+    num_samples: Sequence[int] | None = None,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     tolerance: float = 0.005,
     metric: str = "dice",
-    min_ensemble_size: int = 2,
+    min_num_samples: int = 2,
     max_cases: int | None = None,
     timing_cases: int = 3,
     raw: str | os.PathLike | None = None,
@@ -259,12 +259,12 @@ def find_best_configuration(
         work: the planned work folder that ``medseg cv`` ran on.
         bundle: the bundle it ran (name or folder); with ``settings`` and ``overrides``, it locates the model.
         settings: the same training settings given to ``medseg cv`` (they decide the model folder's name).
-        steps: candidate DDIM step counts; the CV's own is always one of them.
-        ensemble_sizes: candidate ensemble sizes (default 1..N, N the CV's samples per image).
+        num_inference_steps: candidate DDIM step counts; the CV's own is always one of them.
+        num_samples: candidate ensemble sizes (default 1..N, N the CV's samples per image).
         thresholds: candidate thresholds (0.5 is always tried).
         tolerance: how much worse than the best (in ``metric``) a faster choice may be.
         metric: "dice" (default), "hm_iou" (higher is better) or "ged" (lower is better; needs raters).
-        min_ensemble_size: the smallest ensemble that may be chosen (2: a confidence map needs disagreement to show);
+        min_num_samples: the smallest ensemble that may be chosen (2: a confidence map needs disagreement to show);
             smaller ones still appear in the frontier table.
         max_cases: score at most this many CV cases, spread over the folds (cheaper re-sampling); default all.
         timing_cases: cases on which sampling is timed.
@@ -290,14 +290,19 @@ def find_best_configuration(
     cv = load_cv_summary(layout)
     spec = raw_dataset(context, raw or cv.get("raw"))
     n = int(cv["num_samples"])
-    steps = sorted({int(s) for s in ([steps] if isinstance(steps, int) else steps)} | {int(cv["num_inference_steps"])})
-    sizes = sorted({int(k) for k in (ensemble_sizes or range(1, n + 1))})
+    steps = sorted(
+        {int(s) for s in ([num_inference_steps] if isinstance(num_inference_steps, int) else num_inference_steps)}
+        | {int(cv["num_inference_steps"])}
+    )
+    sizes = sorted(
+        {int(k) for k in ([num_samples] if isinstance(num_samples, int) else num_samples or range(1, n + 1))}
+    )
     thresholds = sorted({float(t) for t in thresholds} | {0.5})
     if metric not in HIGHER_IS_BETTER:
         raise MedsegError(f"--metric {metric!r}: choose one of {', '.join(HIGHER_IS_BETTER)}")
     if min(steps) < 1 or not sizes or min(sizes) < 1 or max(sizes) > n:
         raise MedsegError(
-            f"--steps {steps} / --ensemble_sizes {sizes}: step counts must be positive "
+            f"--num_inference_steps {steps} / --num_samples {sizes}: step counts must be positive "
             f"and ensemble sizes within 1..{n} (the CV's samples per image; run `medseg cv --num_samples` for more)"
         )
     if not all(0.0 < t < 1.0 for t in thresholds):
@@ -318,33 +323,33 @@ def find_best_configuration(
     for s in steps:
         for i, k in enumerate(sizes):
             row: dict[str, Any] = {
-                "steps": s,
-                "ensemble_size": k,
+                "num_inference_steps": s,
+                "num_samples": k,
                 "seconds_per_image": interpolated_seconds(timing[s]["one_sample"], timing[s]["all_samples"], k, n),
             }
             for name in ("dice", "ged", "hm_iou"):
                 row[name] = float(scores[s][name][i]) if name in scores[s] else float("nan")
             rows.append(row)
     mark_frontier(rows, metric)
-    min_size = min(int(min_ensemble_size), max(sizes))
+    min_size = min(int(min_num_samples), max(sizes))
     chosen, best = choose(rows, metric, tolerance, min_size)
     # threshold and postprocessing at the chosen point
     keys = list(cases)
     means, refs = [], []
     for fold, case in keys:
-        samples, _ = load_samples(layout.samples(chosen["steps"], fold, case))
-        cropped, reference = crop_case(samples[: chosen["ensemble_size"]], references[(fold, case)], min(thresholds))
+        samples, _ = load_samples(layout.samples(chosen["num_inference_steps"], fold, case))
+        cropped, reference = crop_case(samples[: chosen["num_samples"]], references[(fold, case)], min(thresholds))
         means.append(ensemble_means(cropped)[-1])
         refs.append(reference)
     threshold, threshold_table = choose_threshold(means, refs, thresholds)
     postprocessing, trials, final_dice = choose_postprocessing([(m >= threshold).astype(np.uint8) for m in means], refs)
     reasons = _reasons(chosen, best, metric, tolerance, min_size, threshold, threshold_table, trials, len(cases))
     selection = ModelSelection(
-        int(chosen["ensemble_size"]), int(chosen["steps"]), threshold, tuple(postprocessing), reasons
+        int(chosen["num_samples"]), int(chosen["num_inference_steps"]), threshold, tuple(postprocessing), reasons
     )
     selection_file = write_model_selection(selection, layout.model_dir)
     folder = layout.selection
-    frontier_files = write_frontier(rows, folder, metric, len(cases), reasons["ensemble_size"])
+    frontier_files = write_frontier(rows, folder, metric, len(cases), reasons["num_samples"])
     write_text_atomic(
         folder / "thresholds.csv",
         "threshold,dice\n" + "".join(f"{r['threshold']:g},{r['dice']:.6f}\n" for r in threshold_table),
@@ -355,10 +360,10 @@ def find_best_configuration(
         "selection": selection.to_dict(),
         "metric": metric,
         "tolerance": tolerance,
-        "min_ensemble_size": min_size,
+        "min_num_samples": min_size,
         "num_cases": len(cases),
         "cases": [f"fold_{f}/{c}" for f, c in cases],
-        "candidates": {"steps": steps, "ensemble_sizes": sizes, "thresholds": thresholds},
+        "candidates": {"num_inference_steps": steps, "num_samples": sizes, "thresholds": thresholds},
         "timing": {
             "device": str(device),
             "cases": [f"fold_{f}/{c}" for f, c in _spread(cases, timing_cases)],

@@ -1,15 +1,14 @@
 """The speed/accuracy frontier of ensemble size and DDIM step count: table, choice rule and plot.
 
-Each point is one (steps, ensemble size) pair with its cross-validation accuracy (mean over cases) and its cost
-(seconds of sampling per image). A point is on the **frontier** (Pareto-optimal) when no other point is at least
-as fast and at least as accurate, and strictly better in one. The **choice** is the fastest point whose accuracy
-is within ``tolerance`` of the best point's: more samples or steps that buy less than that are not worth their
-time (the differences are within the noise of a cross-validation). Only ensembles of at least
-``min_ensemble_size`` samples (2 by default) compete: one sample has no disagreement to show in a confidence map.
-
-Cost model: sampling time per image is measured at 1 sample and at N samples for every step count, and
-interpolated linearly for k samples in between, ``t(k) = t(1) + (t(N) - t(1)) (k - 1) / (N - 1)``: a fixed part
-(encoding the image, overheads) plus a part per sample. On a GPU the per-sample part is small while a batch fits.
+Each point is one (``num_inference_steps``, ``num_samples``) pair with its cross-validation accuracy (mean over
+cases) and its cost (seconds of sampling per image). A point is on the **frontier** (Pareto-optimal) when no other
+point is at least as fast and at least as accurate, and strictly better in one. The **choice** is the fastest point
+whose accuracy is within ``tolerance`` of the best point's: more samples or steps that buy less than that are not
+worth their time (the differences are within the noise of a cross-validation). Only ensembles of at least
+``min_num_samples`` samples (2 by default) compete: one sample has no disagreement to show in a confidence map.
+Cost model: sampling time per image is measured at 1 sample and at N samples for every step count, and interpolated
+linearly for k samples in between, ``t(k) = t(1) + (t(N) - t(1)) (k - 1) / (N - 1)``: a fixed part (encoding the
+image, overheads) plus a part per sample. On a GPU the per-sample part is small while a batch fits.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from typing import Any
 from medseglatdiff.io.atomic import atomic_path, write_text_atomic
 
 HIGHER_IS_BETTER = {"dice": True, "hm_iou": True, "ged": False}
-COLUMNS = ("steps", "ensemble_size", "seconds_per_image", "dice", "ged", "hm_iou", "on_frontier", "chosen")
+COLUMNS = ("num_inference_steps", "num_samples", "seconds_per_image", "dice", "ged", "hm_iou", "on_frontier", "chosen")
 
 
 def interpolated_seconds(one: float, full: float, k: int, n: int) -> float:
@@ -59,21 +58,21 @@ def mark_frontier(rows: list[dict[str, Any]], metric: str = "dice") -> None:
 
 
 def choose(
-    rows: list[dict[str, Any]], metric: str = "dice", tolerance: float = 0.005, min_ensemble_size: int = 1
+    rows: list[dict[str, Any]], metric: str = "dice", tolerance: float = 0.005, min_num_samples: int = 1
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The fastest row within ``tolerance`` of the best ``metric`` (marked ``chosen``), and the best row.
 
-    Only rows with at least ``min_ensemble_size`` samples compete. Ties in time go to the more accurate row, so
+    Only rows with at least ``min_num_samples`` samples compete. Ties in time go to the more accurate row, so
     the choice is on the frontier of the competing rows.
     """
     higher = HIGHER_IS_BETTER[metric]
     valid = [
         r
         for r in rows
-        if isinstance(r[metric], float) and math.isfinite(r[metric]) and r["ensemble_size"] >= min_ensemble_size
+        if isinstance(r[metric], float) and math.isfinite(r[metric]) and r["num_samples"] >= min_num_samples
     ]
     if not valid:
-        raise ValueError(f"no point with a finite {metric} and at least {min_ensemble_size} samples")
+        raise ValueError(f"no point with a finite {metric} and at least {min_num_samples} samples")
     best = max(valid, key=lambda r: (r[metric] if higher else -r[metric], -r["seconds_per_image"]))
     good = [
         r for r in valid if (r[metric] >= best[metric] - tolerance if higher else r[metric] <= best[metric] + tolerance)
@@ -137,8 +136,8 @@ def plot_frontier(rows: Sequence[Mapping[str, Any]], path: Path, metric: str = "
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for steps in sorted({int(r["steps"]) for r in rows}):
-        line = sorted((r for r in rows if int(r["steps"]) == steps), key=lambda r: r["ensemble_size"])
+    for steps in sorted({int(r["num_inference_steps"]) for r in rows}):
+        line = sorted((r for r in rows if int(r["num_inference_steps"]) == steps), key=lambda r: r["num_samples"])
         ax.plot(
             [r["seconds_per_image"] for r in line],
             [r[metric] for r in line],
@@ -149,7 +148,7 @@ def plot_frontier(rows: Sequence[Mapping[str, Any]], path: Path, metric: str = "
         )
         for r in line:
             ax.annotate(
-                str(r["ensemble_size"]),
+                str(r["num_samples"]),
                 (r["seconds_per_image"], r[metric]),
                 fontsize=6,
                 xytext=(2, 2),
@@ -175,7 +174,7 @@ def plot_frontier(rows: Sequence[Mapping[str, Any]], path: Path, metric: str = "
                 facecolors="none",
                 edgecolors="red",
                 linewidths=2,
-                label=f"chosen: {r['ensemble_size']} samples, {r['steps']} steps",
+                label=f"chosen: {r['num_samples']} samples, {r['num_inference_steps']} steps",
                 zorder=5,
             )
     ax.set_xlabel("seconds of sampling per image (numbers: ensemble size)")

@@ -39,9 +39,9 @@ def inference_instructions(
         str(bundles_dir() / bundle / "inference.json") if shipped else f"{bundle.rstrip('/')}/inference.json"
     )
     name = Path(bundle.rstrip("/")).name or "model"
-    per_fold = -(-int(selection["ensemble_size"]) // max(len(folds), 1))
+    per_fold = -(-int(selection["num_samples"]) // max(len(folds), 1))
     rows = [
-        ("ensemble size", selection["ensemble_size"], reasons.get("ensemble_size", "")),
+        ("ensemble size", selection["num_samples"], reasons.get("num_samples", "")),
         ("DDIM steps", selection["num_inference_steps"], reasons.get("num_inference_steps", "")),
         ("threshold", selection["threshold"], reasons.get("threshold", "")),
         ("postprocessing", post, reasons.get("postprocessing", "")),
@@ -72,10 +72,10 @@ def inference_instructions(
         "",
         "## Predict new images",
         "",
-        f"With every trained fold ({', '.join(folds)}) pooled: the {selection['ensemble_size']} samples "
+        f"With every trained fold ({', '.join(folds)}) pooled: the {selection['num_samples']} samples "
         "are shared among the "
         f"folds' models (about {per_fold} each; every fold draws at least one, "
-        f"so {max(int(selection['ensemble_size']), len(folds))} in all); "
+        f"so {max(int(selection['num_samples']), len(folds))} in all); "
         "each fold's model encodes the image once, so the fixed "
         "part of the sampling time is paid once per fold.",
         "",

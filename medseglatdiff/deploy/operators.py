@@ -44,7 +44,7 @@ def _predict(model: DeployModel, input_path: Path, output: Path) -> dict[str, An
         output,
         model.model_dir,
         num_samples=model.num_samples,
-        steps=model.num_inference_steps,
+        num_inference_steps=model.num_inference_steps,
         progress=False,
     )
 

@@ -119,7 +119,7 @@ def export(
     out: str | os.PathLike,
     fold: int | str | None = None,
     num_samples: int | None = None,
-    steps: int | None = None,
+    num_inference_steps: int | None = None,
     name: str | None = None,
     version: str = "0.1.0",
     overwrite: bool = False,
@@ -133,7 +133,7 @@ def export(
         fold: export ``fold_K`` only; None or "all": every trained fold (``medseg predict`` pools them).
         num_samples: ensemble size of the exported network and the bundle's default (default: the model
             selection's, else the plan's).
-        steps: DDIM steps (default: the model selection's, else the plan's).
+        num_inference_steps: DDIM steps (default: the model selection's, else the plan's).
         name: the bundle's name in its metadata (default: the folder name of ``out``).
         version: the bundle's version.
         overwrite: replace an existing ``out``.
@@ -152,7 +152,7 @@ def export(
     first = folds[0]
     info = first.info
     selection_file = find_model_selection(model)
-    settings, _ = resolve_settings(info, load_model_selection(model), num_samples, steps, None)
+    settings, _ = resolve_settings(info, load_model_selection(model), num_samples, num_inference_steps, None)
     configuration = str(info["configuration"])
     name = name or out.name
     out.parent.mkdir(parents=True, exist_ok=True)

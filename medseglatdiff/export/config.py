@@ -124,8 +124,8 @@ def inference_config(
         "network": "$@network_def.to(@device)",
         "predict": (
             "$medseglatdiff.inference.predict.predict(@input_dir, @output_dir, @model_dir, num_samples=@num_samples, "
-            "steps=@num_inference_steps, fold=@fold, save_samples=@save_samples, threshold=@threshold, device=@device, "
-            "seed=@seed, window_overlap=@window_overlap)"
+            "num_inference_steps=@num_inference_steps, fold=@fold, save_samples=@save_samples, threshold=@threshold, "
+            "device=@device, seed=@seed, window_overlap=@window_overlap)"
         ),
         "initialize": [],
         "run": ["$@predict"],

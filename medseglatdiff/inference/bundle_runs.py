@@ -19,6 +19,7 @@ from medseglatdiff.errors import MedsegError
 from medseglatdiff.inference.inputs import InputCase, dataset_input_case
 from medseglatdiff.inference.predict import predict, predict_cases
 from medseglatdiff.planning.plans_io import PLANS_FILE
+from medseglatdiff.training.bundle import check_renamed_settings
 from medseglatdiff.training.splits import read_splits
 
 SPLITS_FILE = "splits_final.json"
@@ -26,9 +27,10 @@ SPLITS_FILE = "splits_final.json"
 
 def _predict_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The :func:`predict` arguments a bundle's settings hold (absent: the model selection's, else the plan's)."""
+    check_renamed_settings(settings)
     return {
-        "num_samples": settings.get("ensemble_size"),
-        "steps": settings.get("num_inference_steps"),
+        "num_samples": settings.get("num_samples"),
+        "num_inference_steps": settings.get("num_inference_steps"),
         "threshold": settings.get("threshold"),
         "device": settings.get("device"),
         "seed": int(settings.get("seed", 0)),
@@ -58,7 +60,7 @@ def predict_with_bundle(
     """The bundles' ``inference.json`` on a folder of raw images: :func:`predict` with the bundle's settings.
 
     The model folder is ``model_dir``, else ``settings["output_dir"]`` (one trained fold), else
-    ``dataset_dir/results/<bundle_name>/<configuration>`` with ``fold``. Settings read: ``ensemble_size``,
+    ``dataset_dir/results/<bundle_name>/<configuration>`` with ``fold``. Settings read: ``num_samples``,
     ``num_inference_steps``, ``threshold``, ``window_overlap``, ``max_batch``, ``seed``, ``device``,
     ``save_samples``.
     """

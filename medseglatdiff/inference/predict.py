@@ -41,7 +41,7 @@ from medseglatdiff.io.atomic import write_json_atomic
 from medseglatdiff.io.locks import folder_lock
 from medseglatdiff.postprocessing.connected_components import apply_postprocessing
 from medseglatdiff.preprocessing.inverse import original_geometry
-from medseglatdiff.training.model_info import model_label_scheme
+from medseglatdiff.training.model_info import inference_num_samples, model_label_scheme
 
 logger = logging.getLogger(__name__)
 
@@ -63,20 +63,20 @@ def resolve_settings(
     info: Mapping[str, Any],
     selection: ModelSelection,
     num_samples: int | None,
-    steps: int | None,
+    num_inference_steps: int | None,
     threshold: float | None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Each inference setting and where it came from ("argument", the selection file, or "plan")."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    chosen = {"num_samples": num_samples, "num_inference_steps": steps, "threshold": threshold}
+    chosen = {"num_samples": num_samples, "num_inference_steps": num_inference_steps, "threshold": threshold}
     from_selection = {
-        "num_samples": selection.ensemble_size,
+        "num_samples": selection.num_samples,
         "num_inference_steps": selection.num_inference_steps,
         "threshold": selection.threshold,
     }
     from_plan = {
-        "num_samples": info["inference"]["ensemble_size"],
+        "num_samples": inference_num_samples(info["inference"]),
         "num_inference_steps": info["inference"]["num_inference_steps"],
         "threshold": info["inference"]["threshold"],
     }
@@ -92,7 +92,7 @@ def resolve_settings(
     if isinstance(values["num_samples"], bool) or int(values["num_samples"]) < 1:
         raise MedsegError(f"--num_samples {values['num_samples']!r}: must be a positive integer")
     if isinstance(values["num_inference_steps"], bool) or int(values["num_inference_steps"]) < 1:
-        raise MedsegError(f"--steps {values['num_inference_steps']!r}: must be a positive integer")
+        raise MedsegError(f"--num_inference_steps {values['num_inference_steps']!r}: must be a positive integer")
     if not 0.0 < float(values["threshold"]) < 1.0:
         raise MedsegError(f"threshold {values['threshold']!r}: must lie strictly between 0 and 1")
     values["num_samples"], values["num_inference_steps"], values["threshold"] = (
@@ -190,7 +190,7 @@ def predict(
     output: str | os.PathLike,
     model: str | os.PathLike,
     num_samples: int | None = None,
-    steps: int | None = None,
+    num_inference_steps: int | None = None,
     fold: int | str | None = None,
     save_samples: bool = False,
     threshold: float | None = None,
@@ -208,7 +208,7 @@ def predict(
         output: the folder to write (see :mod:`medseglatdiff.inference.layout`), created when missing.
         model: ``WORK/results/<bundle>/<configuration>`` (holding ``fold_K/``) or one ``fold_K`` folder.
         num_samples: masks sampled per image (default: model selection, else the plan's ensemble size).
-        steps: DDIM steps (default: model selection, else the plan's).
+        num_inference_steps: DDIM steps (default: model selection, else the plan's).
         fold: ``K`` to use ``fold_K`` only; None or "all": every trained fold, samples pooled.
         save_samples: also write every sampled mask (``samples/{case}_sNN``).
         threshold: mean probability at which a pixel is foreground (default: model selection, else the plan's).
@@ -232,7 +232,7 @@ def predict(
         output,
         model,
         num_samples=num_samples,
-        steps=steps,
+        num_inference_steps=num_inference_steps,
         fold=fold,
         save_samples=save_samples,
         threshold=threshold,
@@ -249,7 +249,7 @@ def predict_cases(
     output: str | os.PathLike,
     model: str | os.PathLike,
     num_samples: int | None = None,
-    steps: int | None = None,
+    num_inference_steps: int | None = None,
     fold: int | str | None = None,
     save_samples: bool = False,
     threshold: float | None = None,
@@ -282,7 +282,7 @@ def predict_cases(
     folds = [load_fold(path, device) for path in fold_dirs]
     check_compatible(folds)
     selection = load_model_selection(model) if use_model_selection else ModelSelection()
-    settings, sources = resolve_settings(folds[0].info, selection, num_samples, steps, threshold)
+    settings, sources = resolve_settings(folds[0].info, selection, num_samples, num_inference_steps, threshold)
     shares = split_samples(settings["num_samples"], len(folds))
     if sum(shares) != settings["num_samples"]:
         logger.warning(

@@ -5,8 +5,8 @@
 values, and command-line flags win over both::
 
     {
-      "selection_version": 1,
-      "ensemble_size": 8,                          samples per image
+      "selection_version": 2,
+      "num_samples": 8,                            samples per image
       "num_inference_steps": 20,                   DDIM steps
       "threshold": 0.45,                           mean probability at which a pixel is foreground
       "postprocessing": ["keep_largest_component", "fill_holes"],
@@ -15,7 +15,8 @@ values, and command-line flags win over both::
 
 ``postprocessing`` lists steps of :mod:`medseglatdiff.postprocessing.connected_components`, applied in order to
 the final mask only. The selection enables a step only when it improves the mean Dice of the cross-validation
-predictions and makes no class worse (nnU-Net's rule); without this file nothing is postprocessed.
+predictions and makes no class worse (nnU-Net's rule); without this file nothing is postprocessed. A version-1
+file (``ensemble_size`` instead of ``num_samples``) is read as well.
 """
 
 from __future__ import annotations
@@ -31,15 +32,23 @@ from medseglatdiff.io.json_files import read_json
 from medseglatdiff.postprocessing.connected_components import POSTPROCESSING_STEPS
 
 MODEL_SELECTION_FILE = "model_selection.json"
-SELECTION_VERSION = 1
-KNOWN_KEYS = ("selection_version", "ensemble_size", "num_inference_steps", "threshold", "postprocessing", "reasons")
+SELECTION_VERSION = 2  # 2: ensemble_size renamed num_samples
+KNOWN_KEYS = ("selection_version", "num_samples", "num_inference_steps", "threshold", "postprocessing", "reasons")
+
+
+def _upgraded(data: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 selection (``ensemble_size``) in the current form."""
+    if data.get("selection_version") == 1:
+        data = {("num_samples" if k == "ensemble_size" else k): v for k, v in data.items()}
+        data["selection_version"] = SELECTION_VERSION
+    return data
 
 
 @dataclass(frozen=True)
 class ModelSelection:
     """The chosen inference settings (None: keep the plan's value) and the file they came from."""
 
-    ensemble_size: int | None = None
+    num_samples: int | None = None
     num_inference_steps: int | None = None
     threshold: float | None = None
     postprocessing: tuple[str, ...] = ()
@@ -48,7 +57,7 @@ class ModelSelection:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"selection_version": SELECTION_VERSION}
-        for key in ("ensemble_size", "num_inference_steps", "threshold"):
+        for key in ("num_samples", "num_inference_steps", "threshold"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         data["postprocessing"] = list(self.postprocessing)
@@ -61,7 +70,7 @@ def _problems(data: dict[str, Any]) -> list[str]:
     problems = []
     if data.get("selection_version", SELECTION_VERSION) != SELECTION_VERSION:
         problems.append(f"selection_version must be {SELECTION_VERSION}")
-    for key in ("ensemble_size", "num_inference_steps"):
+    for key in ("num_samples", "num_inference_steps"):
         value = data.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             problems.append(f"{key} must be a positive integer, got {value!r}")
@@ -82,12 +91,12 @@ def _problems(data: dict[str, Any]) -> list[str]:
 def read_model_selection(path: str | os.PathLike) -> ModelSelection:
     """Parse one model selection file; every problem is listed at once with the fix."""
     path = Path(path)
-    data = read_json(path, fix="fix it or delete it to use the plan's settings", require_object=True)
+    data = _upgraded(read_json(path, fix="fix it or delete it to use the plan's settings", require_object=True))
     problems = _problems(data)
     if problems:
         raise MedsegError(f"{path}: invalid model selection: " + "; ".join(problems) + "; fix it or delete the file")
     return ModelSelection(
-        ensemble_size=data.get("ensemble_size"),
+        num_samples=data.get("num_samples"),
         num_inference_steps=data.get("num_inference_steps"),
         threshold=float(data["threshold"]) if data.get("threshold") is not None else None,
         postprocessing=tuple(data.get("postprocessing", [])),

@@ -32,7 +32,7 @@ from medseglatdiff.planning.recipes import recipe as get_recipe
 from medseglatdiff.planning.rules import Decision, PlanningRules
 from medseglatdiff.preprocessing.resampling import ANISOTROPY_THRESHOLD, compute_new_shape
 
-PLANS_VERSION = 1
+PLANS_VERSION = 2  # 2: inference.ensemble_size renamed num_samples (version 1 is upgraded on reading)
 CONFIGURATIONS = ("2d", "3d")
 
 

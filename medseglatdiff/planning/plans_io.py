@@ -229,8 +229,25 @@ def validate_plans(plans: dict[str, Any], path: str | os.PathLike = PLANS_FILE) 
     return plans
 
 
+def upgraded_plans(plans: dict[str, Any]) -> dict[str, Any]:
+    """``plans`` in the current format: version 1 (``inference.ensemble_size``) becomes version 2 (``num_samples``)."""
+    if plans.get("plans_version") != 1 or not isinstance(plans.get("configurations"), dict):
+        return plans
+    plans = copy.deepcopy(plans)
+    for config in plans["configurations"].values():
+        inference = config.get("inference") if isinstance(config, dict) else None
+        if isinstance(inference, dict) and "ensemble_size" in inference:
+            inference["num_samples"] = inference.pop("ensemble_size")
+            reasons = inference.get("reasons")
+            if isinstance(reasons, dict) and "ensemble_size" in reasons:
+                reasons["num_samples"] = reasons.pop("ensemble_size")
+    plans["plans_version"] = 2
+    return plans
+
+
 def load_plans(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and validate plans.json (``path`` may be the file or the folder holding it)."""
+    """Read and validate plans.json (``path`` may be the file or the folder holding it); an older version is
+    upgraded in memory (:func:`upgraded_plans`)."""
     path = Path(path)
     if path.is_dir() or path.suffix != ".json":
         path = path / PLANS_FILE
@@ -241,7 +258,7 @@ def load_plans(path: str | os.PathLike) -> dict[str, Any]:
         error=PlansError,
         require_object=True,
     )
-    return validate_plans(plans, path)
+    return validate_plans(upgraded_plans(plans), path)
 
 
 def save_plans(plans: dict[str, Any], path: str | os.PathLike) -> Path:

@@ -65,7 +65,7 @@ class PlanningRules:
     BETA_START = 1e-4
     BETA_END = 2e-2
     DDIM_STEPS = 50
-    ENSEMBLE_SIZE = 5
+    NUM_SAMPLES = 5
     THRESHOLD = 0.5
 
     # ---- geometry -------------------------------------------------------------------------------------------
@@ -334,6 +334,6 @@ class PlanningRules:
         return {
             "sampler": Decision("ddim", "DDIM: few-step sampling of the trained DDPM (the method's choice)"),
             "num_inference_steps": Decision(self.DDIM_STEPS, "the method's 50 DDIM steps"),
-            "ensemble_size": Decision(self.ENSEMBLE_SIZE, "the method's 5 samples per image (Dice stabilises at 5)"),
+            "num_samples": Decision(self.NUM_SAMPLES, "the method's 5 samples per image (Dice stabilises at 5)"),
             "threshold": Decision(self.THRESHOLD, "mean of the decoded samples thresholded at 0.5 (the method's rule)"),
         }

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,25 @@ def merge_settings(base: Mapping[str, Any] | None, update: Mapping[str, Any] | N
     return merged
 
 
+# settings renamed with plans version 2 (one name per concept: ``num_samples``, ``num_inference_steps``)
+RENAMED_SETTINGS = {
+    "denoiser#val_ensemble_size": "denoiser#val_num_samples",
+    "denoiser#val_inference_steps": "denoiser#val_num_inference_steps",
+    "ensemble_size": "num_samples",
+}
+
+
+def check_renamed_settings(ids: Iterable[str]) -> None:
+    """A ``MedsegError`` naming the new name of every renamed setting in ``ids`` (they would be silently unused)."""
+    old = [key for key in ids if key in RENAMED_SETTINGS]
+    if old:
+        raise MedsegError(
+            "renamed setting(s): "
+            + ", ".join(f"{key} is now {RENAMED_SETTINGS[key]}" for key in old)
+            + "; use the new name(s)"
+        )
+
+
 def _resolve_config(name: str | os.PathLike) -> str:
     path = Path(name)
     if not path.is_file():
@@ -104,7 +123,9 @@ def build_parser(
         overlays = [overlays]
     parser = ConfigParser()
     parser.read_config([_resolve_config(config), *[_resolve_config(o) for o in overlays]])
-    parser.update(flatten_settings(settings))
+    flat = flatten_settings(settings)
+    check_renamed_settings([*flat, *values])
+    parser.update(flat)
     parser.update({k: v for k, v in values.items() if v is not None})
     return parser
 

@@ -95,8 +95,8 @@ def _estimate(
             batch = int(parser.get_parsed_content("denoiser#batch_size"))
             interval = max(int(parser.get_parsed_content("denoiser#val_interval")), 1)
             cases = int(parser.get_parsed_content("num_val_cases"))
-            samples = int(parser.get_parsed_content("denoiser#val_ensemble_size"))
-            steps = int(parser.get_parsed_content("denoiser#val_inference_steps"))
+            samples = int(parser.get_parsed_content("denoiser#val_num_samples"))
+            steps = int(parser.get_parsed_content("denoiser#val_num_inference_steps"))
             validation = (epochs // interval) * cases * samples * steps * single / max(batch, 1)
         estimates[stage] = {
             "epochs": epochs,

@@ -159,3 +159,9 @@ def load_preprocessing(fold_dir: str | os.PathLike, configuration: str) -> dict[
     if configuration not in plans["configurations"]:
         raise MedsegError(f"{path}: has no configuration {configuration!r}; {RETRAIN_HINT}")
     return strip_reasons(plans["configurations"][configuration]["preprocessing"])
+
+
+def inference_num_samples(inference: Mapping[str, Any]) -> int:
+    """The samples per image of a model's ``inference`` block (``ensemble_size`` in models trained before plans
+    version 2)."""
+    return int(inference["num_samples"] if "num_samples" in inference else inference["ensemble_size"])

@@ -128,7 +128,7 @@ def training_plan(dataset_dir: str | os.PathLike, configuration: str | None = No
             **{k: config["diffusion"][k] for k in ("num_train_timesteps", "schedule", "beta_start", "beta_end")},
             "prediction_type": config["diffusion"].get("prediction_type", recipe["prediction_type"]),
         },
-        "inference": {k: config["inference"][k] for k in ("num_inference_steps", "ensemble_size", "threshold")},
+        "inference": {k: config["inference"][k] for k in ("num_inference_steps", "num_samples", "threshold")},
     }
 
 

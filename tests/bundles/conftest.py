@@ -35,8 +35,8 @@ def tiny_settings(spatial_dims: int, patch: int, epochs: int = 1, epoch_length: 
         "denoiser": {
             **stage,
             "val_interval": 1,
-            "val_ensemble_size": 2,
-            "val_inference_steps": 2,
+            "val_num_samples": 2,
+            "val_num_inference_steps": 2,
             "network_def": {
                 "channels": [8, 16],
                 "attention_levels": [False, False],

@@ -20,7 +20,7 @@ def test_brats_bundle_runs_in_3d(brats_work: Path, tmp_path: Path, tiny) -> None
         "num_val_cases": 1,
         "val_batch_size": 1,
     }
-    settings["denoiser"]["val_ensemble_size"] = 1
+    settings["denoiser"]["val_num_samples"] = 1
     train(brats_work, bundle="brats", fold=0, settings=settings, logging_file=False)
 
     for stage in ("mask_autoencoder", "denoiser"):
@@ -50,7 +50,9 @@ def test_brats_bundle_runs_in_3d(brats_work: Path, tmp_path: Path, tiny) -> None
 
     raw = brats_work.parent / "raw"
     case = sorted(p.name[: -len("_0000.nii.gz")] for p in (raw / "imagesTr").glob("*_0000.nii.gz"))[0]
-    record = predict(raw / "imagesTr" / f"{case}_0000.nii.gz", tmp_path / "pred", out, num_samples=2, steps=1)
+    record = predict(
+        raw / "imagesTr" / f"{case}_0000.nii.gz", tmp_path / "pred", out, num_samples=2, num_inference_steps=1
+    )
     names = ["necrosis", "edema", "non_enhancing", "enhancing"]
     assert record["label_scheme"]["kind"] == "classes" and sorted(
         record["cases"][0]["outputs"]["probability"]

@@ -106,7 +106,7 @@ def test_bundle_trains_three_stages_and_skips_finished_ones(lidc_work: Path, tmp
         "configuration": "2d",
         "output_dir": str(out),
         "inference_cases": [case],
-        "ensemble_size": 3,
+        "num_samples": 3,
         "num_inference_steps": 2,
     }
     run(

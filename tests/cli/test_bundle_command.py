@@ -60,3 +60,12 @@ def test_missing_work_folder_names_the_preparing_commands(tmp_path: Path) -> Non
         run("training", {}, dataset_dir=tmp_path / "work", prepare=["medseg convert a", "medseg plan_and_preprocess b"])
     message = str(raised.value.code)
     assert "not a planned dataset" in message and "`medseg convert a`; then `medseg plan_and_preprocess b`" in message
+
+
+def test_a_renamed_setting_is_refused_with_its_new_name() -> None:
+    from medseglatdiff.training.bundle import build_parser
+
+    with pytest.raises(MedsegError, match="denoiser#val_ensemble_size is now denoiser#val_num_samples"):
+        build_parser(settings={"denoiser": {"val_ensemble_size": 2}})
+    with pytest.raises(BundleCommandError, match="ensemble_size is now num_samples"):
+        run("inference", {"ensemble_size": 4}, dataset_dir="", model_dir="somewhere", input_dir="in", output_dir="out")

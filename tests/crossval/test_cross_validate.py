@@ -18,7 +18,7 @@ from medseglatdiff.training import SplitsError
 CV = {
     "folds": [0, 1],
     "num_samples": 4,
-    "steps": 2,
+    "num_inference_steps": 2,
     "num_folds": 2,
     "logging_file": False,
     "figures": False,
@@ -81,24 +81,29 @@ def test_two_fold_cv_keeps_patients_apart_and_model_selection_feeds_predict(
     assert [p.stat().st_mtime_ns for p in stored] == stamps and again["over_cases"] == summary["over_cases"]
 
     # model selection: frontier table + plot, threshold, postprocessing, instructions, the selection file
-    report = find_best_configuration(work, "bundles/lidc", settings=tiny(), steps=[1], timing_cases=1, progress=False)
+    report = find_best_configuration(
+        work, "bundles/lidc", settings=tiny(), num_inference_steps=[1], timing_cases=1, progress=False
+    )
     selection_dir = cv_dir / "selection"
     rows = (selection_dir / "frontier.csv").read_text().splitlines()
-    assert rows[0].startswith("steps,ensemble_size,seconds_per_image,dice,ged,hm_iou") and len(rows) == 1 + 2 * 4
     assert (
-        sum(r["chosen"] for r in report["frontier"]) == 1 and report["chosen"]["ensemble_size"] >= 2
+        rows[0].startswith("num_inference_steps,num_samples,seconds_per_image,dice,ged,hm_iou")
+        and len(rows) == 1 + 2 * 4
+    )
+    assert (
+        sum(r["chosen"] for r in report["frontier"]) == 1 and report["chosen"]["num_samples"] >= 2
     )  # a confidence map needs 2+
     assert (selection_dir / "frontier.png").read_bytes()[:4] == b"\x89PNG"
     assert "| steps | ensemble size | seconds / image |" in (selection_dir / "frontier.md").read_text()
     # the frontier at the CV's own point agrees with medseg evaluate's Dice of the CV predictions
-    cv_point = next(r for r in report["frontier"] if r["steps"] == 2 and r["ensemble_size"] == 4)
+    cv_point = next(r for r in report["frontier"] if r["num_inference_steps"] == 2 and r["num_samples"] == 4)
     assert cv_point["dice"] == pytest.approx(summary["over_cases"]["dice"]["mean"], abs=0.02)
     assert cv_point["ged"] == pytest.approx(summary["over_cases"]["ged"]["mean"], abs=0.02)
     selection = load_model_selection(model)
     assert selection.path == model / MODEL_SELECTION_FILE and selection.to_dict() == report["selection"]
     assert (
         selection.num_inference_steps in (1, 2)
-        and 2 <= selection.ensemble_size <= 4
+        and 2 <= selection.num_samples <= 4
         and set(selection.reasons) >= {"threshold", "postprocessing"}
     )
     instructions = (model / "inference_instructions.md").read_text()
@@ -113,7 +118,7 @@ def test_two_fold_cv_keeps_patients_apart_and_model_selection_feeds_predict(
     record = predict(images, tmp_path / "pred", model, fold=0, progress=False)
     assert (
         record["num_inference_steps"] == selection.num_inference_steps
-        and record["num_samples"] == selection.ensemble_size
+        and record["num_samples"] == selection.num_samples
     )
     assert record["threshold"] == selection.threshold and record["postprocessing"] == list(selection.postprocessing)
     assert record["sources"]["threshold"] == str(model / MODEL_SELECTION_FILE)

@@ -44,17 +44,22 @@ def test_frontier_choice_is_the_fastest_point_near_the_best() -> None:
     assert interpolated_seconds(1.0, 4.0, 1, 4) == 1.0 and interpolated_seconds(1.0, 4.0, 4, 4) == 4.0
     assert interpolated_seconds(1.0, 4.0, 2, 4) == pytest.approx(2.0)
     rows = [
-        {"steps": 10, "ensemble_size": 1, "seconds_per_image": 1.0, "dice": 0.70},
-        {"steps": 10, "ensemble_size": 4, "seconds_per_image": 2.0, "dice": 0.745},
-        {"steps": 50, "ensemble_size": 1, "seconds_per_image": 3.0, "dice": 0.72},  # slower and worse: off the frontier
-        {"steps": 50, "ensemble_size": 4, "seconds_per_image": 8.0, "dice": 0.748},
+        {"num_inference_steps": 10, "num_samples": 1, "seconds_per_image": 1.0, "dice": 0.70},
+        {"num_inference_steps": 10, "num_samples": 4, "seconds_per_image": 2.0, "dice": 0.745},
+        {
+            "num_inference_steps": 50,
+            "num_samples": 1,
+            "seconds_per_image": 3.0,
+            "dice": 0.72,
+        },  # slower and worse: off the frontier
+        {"num_inference_steps": 50, "num_samples": 4, "seconds_per_image": 8.0, "dice": 0.748},
     ]
     mark_frontier(rows)
     assert [r["on_frontier"] for r in rows] == [True, True, False, True]
     chosen, best = choose(rows, tolerance=0.005)
     assert best is rows[3] and chosen is rows[1] and [r["chosen"] for r in rows] == [False, True, False, False]
     assert choose(rows, tolerance=0.0)[0] is rows[3]
-    assert choose(rows, tolerance=0.05, min_ensemble_size=2)[0] is rows[1]  # single samples do not compete
+    assert choose(rows, tolerance=0.05, min_num_samples=2)[0] is rows[1]  # single samples do not compete
     assert choose(rows, tolerance=0.05)[0] is rows[0]
     for row in rows:
         row["ged"] = 1.0 - row["dice"]

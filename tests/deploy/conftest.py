@@ -156,8 +156,8 @@ def _train_and_export(work: Path, bundle: str, configuration: str, spatial_dims:
         "denoiser": {
             **stage,
             "val_interval": 100,
-            "val_ensemble_size": 1,
-            "val_inference_steps": 1,
+            "val_num_samples": 1,
+            "val_num_inference_steps": 1,
             "network_def": denoiser_net,
         },
     }
@@ -165,7 +165,7 @@ def _train_and_export(work: Path, bundle: str, configuration: str, spatial_dims:
     torch.set_num_threads(1)
     try:
         train(work, bundle=bundle, fold=0, settings=settings, logging_file=False)
-        return export(work / "results" / bundle / configuration, out, num_samples=2, steps=2)
+        return export(work / "results" / bundle / configuration, out, num_samples=2, num_inference_steps=2)
     finally:
         torch.set_num_threads(threads)
 

@@ -31,8 +31,8 @@ def tiny_settings(spatial_dims: int, patch: int) -> dict[str, Any]:
         "denoiser": {
             **stage,
             "val_interval": 100,
-            "val_ensemble_size": 1,
-            "val_inference_steps": 1,
+            "val_num_samples": 1,
+            "val_num_inference_steps": 1,
             "network_def": {
                 "channels": [8, 16],
                 "attention_levels": [False, False],
@@ -69,7 +69,7 @@ def lidc_bundle(lidc_model: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     """``dist/lidc``: the tiny model exported with 2 samples and 2 DDIM steps."""
     from medseglatdiff.export import export
 
-    return export(lidc_model, tmp_path_factory.mktemp("dist") / "lidc", num_samples=2, steps=2)
+    return export(lidc_model, tmp_path_factory.mktemp("dist") / "lidc", num_samples=2, num_inference_steps=2)
 
 
 @pytest.fixture(autouse=True)

@@ -218,7 +218,7 @@ def test_every_trained_fold_and_the_model_selection_are_exported(lidc_model: Pat
         shutil.copytree(
             lidc_model / "fold_0", model / fold, ignore=shutil.ignore_patterns("tensorboard", "checkpoint.pt")
         )
-    write_model_selection(ModelSelection(ensemble_size=4, num_inference_steps=3, threshold=0.4), model)
+    write_model_selection(ModelSelection(num_samples=4, num_inference_steps=3, threshold=0.4), model)
     bundle = export(model, tmp_path / "dist" / "lidc2", verify=False)
 
     meta = json.loads((bundle / "configs" / "metadata.json").read_text())

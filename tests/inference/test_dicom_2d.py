@@ -11,7 +11,7 @@ from medseglatdiff.inference.inputs import InputCase, read_input_case
 from medseglatdiff.inference.predict import predict
 from medseglatdiff.io import read_image
 
-FAST = {"num_samples": 2, "steps": 2, "progress": False}
+FAST = {"num_samples": 2, "num_inference_steps": 2, "progress": False}
 
 
 def _single_slice_dicom(pixels: np.ndarray, path: Path) -> Path:

@@ -19,7 +19,7 @@ from medseglatdiff.inference.selection import (
 )
 from medseglatdiff.io import Geometry, write_image
 
-PLAN_INFO = {"inference": {"ensemble_size": 5, "num_inference_steps": 50, "threshold": 0.5}}
+PLAN_INFO = {"inference": {"num_samples": 5, "num_inference_steps": 50, "threshold": 0.5}}
 
 
 def _touch(folder: Path, *names: str) -> None:
@@ -79,7 +79,7 @@ def test_samples_are_shared_among_folds() -> None:
 
 def test_settings_precedence_argument_selection_plan(tmp_path: Path) -> None:
     selection = ModelSelection(
-        ensemble_size=8, threshold=0.4, postprocessing=("fill_holes",), path=tmp_path / "model_selection.json"
+        num_samples=8, threshold=0.4, postprocessing=("fill_holes",), path=tmp_path / "model_selection.json"
     )
     values, sources = resolve_settings(PLAN_INFO, selection, None, 7, None)
     assert values == {"num_samples": 8, "num_inference_steps": 7, "threshold": 0.4, "postprocessing": ["fill_holes"]}
@@ -87,6 +87,9 @@ def test_settings_precedence_argument_selection_plan(tmp_path: Path) -> None:
     values, sources = resolve_settings(PLAN_INFO, ModelSelection(), None, None, None)
     assert values == {"num_samples": 5, "num_inference_steps": 50, "threshold": 0.5, "postprocessing": []}
     assert sources["threshold"] == "plan" and sources["postprocessing"].startswith("none")
+    # a model trained before plans version 2 records ensemble_size
+    old = {"inference": {"ensemble_size": 6, "num_inference_steps": 50, "threshold": 0.5}}
+    assert resolve_settings(old, ModelSelection(), None, None, None)[0]["num_samples"] == 6
     with pytest.raises(MedsegError, match="--num_samples 0"):
         resolve_settings(PLAN_INFO, ModelSelection(), 0, None, None)
 
@@ -96,21 +99,24 @@ def test_model_selection_file_round_trip_and_lookup(tmp_path: Path) -> None:
     (config / "fold_0").mkdir(parents=True)
     assert load_model_selection(config) == ModelSelection()  # no file: plan defaults, no postprocessing
     chosen = ModelSelection(
-        ensemble_size=8,
+        num_samples=8,
         num_inference_steps=20,
         threshold=0.45,
         postprocessing=("keep_largest_component",),
         reasons={"postprocessing": "mean Dice 0.70 -> 0.72, no class worse"},
     )
     path = write_model_selection(chosen, config)
-    assert json.loads(path.read_text())["selection_version"] == 1
+    assert json.loads(path.read_text())["selection_version"] == 2
     assert find_model_selection(config / "fold_0") == path  # a fold folder finds its configuration's file
     loaded = load_model_selection(config / "fold_0")
-    assert (loaded.ensemble_size, loaded.threshold, loaded.postprocessing) == (8, 0.45, ("keep_largest_component",))
-    path.write_text(json.dumps({"ensemble_size": 0, "postprocessing": "fill_holes", "colour": "red"}))
+    assert (loaded.num_samples, loaded.threshold, loaded.postprocessing) == (8, 0.45, ("keep_largest_component",))
+    # a version-1 file (ensemble_size) still reads
+    path.write_text(json.dumps({"selection_version": 1, "ensemble_size": 6, "postprocessing": []}))
+    assert load_model_selection(config).num_samples == 6
+    path.write_text(json.dumps({"num_samples": 0, "postprocessing": "fill_holes", "colour": "red"}))
     with pytest.raises(
         MedsegError,
-        match="ensemble_size must be a positive integer.*postprocessing must be a list.*unknown keys colour",
+        match="num_samples must be a positive integer.*postprocessing must be a list.*unknown keys colour",
     ):
         load_model_selection(config)
     path.write_text("{not json")

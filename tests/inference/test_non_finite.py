@@ -14,7 +14,7 @@ from medseglatdiff.errors import MedsegError
 from medseglatdiff.inference.predict import PredictionFailures, predict
 from medseglatdiff.io import Geometry, read_image, write_image
 
-FAST = {"num_samples": 2, "steps": 2, "progress": False}
+FAST = {"num_samples": 2, "num_inference_steps": 2, "progress": False}
 
 
 def test_non_finite_voxels_are_an_error_naming_the_file(tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_two_predicts_into_one_folder_are_both_recorded(lidc_trained, copy_raw_i
         out,
         lidc_trained.model,
         fold=0,
-        **{**FAST, "steps": 3},
+        **{**FAST, "num_inference_steps": 3},
     )  # other settings: the earlier case keeps its own record
     record = json.loads((out / "prediction.json").read_text())
     assert [c["case"] for c in record["cases"]] == [second] and record["num_inference_steps"] == 3

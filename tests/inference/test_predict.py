@@ -17,7 +17,7 @@ from medseglatdiff.inference.predict import PredictionFailures, predict
 from medseglatdiff.inference.selection import ModelSelection, write_model_selection
 from medseglatdiff.io import Geometry, read_image, write_image
 
-FAST = {"num_samples": 2, "steps": 2, "progress": False}
+FAST = {"num_samples": 2, "num_inference_steps": 2, "progress": False}
 
 
 @pytest.mark.slow

@@ -29,7 +29,7 @@ def test_cli_predict_short_flags_then_evaluate(lidc_trained, copy_raw_images, tm
             str(lidc_trained.model),
             "--num_samples",
             "2",
-            "--steps",
+            "--num_inference_steps",
             "2",
             "--fold",
             "all",
@@ -74,7 +74,7 @@ def test_bundle_inference_predicts_a_folder_of_raw_images(lidc_trained, copy_raw
         input_dir=str(images),
         output_dir=str(tmp_path / "out"),
         fold=1,
-        settings={"bundle_name": "lidc", "configuration": "2d", "ensemble_size": 2, "num_inference_steps": 2},
+        settings={"bundle_name": "lidc", "configuration": "2d", "num_samples": 2, "num_inference_steps": 2},
     )
     record = json.loads((tmp_path / "out" / "prediction.json").read_text())
     assert (

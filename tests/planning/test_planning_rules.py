@@ -178,7 +178,7 @@ def test_defaults_with_reasons():
     assert diffusion["num_train_timesteps"].value == 1000
     assert (diffusion["beta_start"].value, diffusion["beta_end"].value) == (1e-4, 2e-2)
     inference = RULES.determine_inference()
-    assert inference["num_inference_steps"].value == 50 and inference["ensemble_size"].value == 5
+    assert inference["num_inference_steps"].value == 50 and inference["num_samples"].value == 5
     assert RULES.determine_kl_weight().value == 1e-6
     assert all(d.reason for d in [*diffusion.values(), *inference.values()])
 

@@ -34,6 +34,19 @@ def test_save_and_load_round_trip(valid_plans, tmp_path):
     assert load_plans(tmp_path) == valid_plans == load_plans(path)
 
 
+def test_a_version_1_plan_is_read_as_the_current_version(valid_plans, tmp_path):
+    old = copy.deepcopy(valid_plans)
+    old["plans_version"] = 1
+    for config in old["configurations"].values():  # version 1 called the samples per image ensemble_size
+        inference = config["inference"]
+        inference["ensemble_size"] = inference.pop("num_samples")
+        inference["reasons"]["ensemble_size"] = inference["reasons"].pop("num_samples")
+    (tmp_path / "plans.json").write_text(json.dumps(old))
+    loaded = load_plans(tmp_path)
+    assert loaded == valid_plans and loaded["plans_version"] == 2
+    assert all("ensemble_size" not in c["inference"] for c in loaded["configurations"].values())
+
+
 def _set(plans, keys, value):
     target = plans
     for key in keys[:-1]:

@@ -123,7 +123,7 @@ def test_training_plan_maps_plans_json(planned_lidc: Path) -> None:
     assert plan["image_autoencoder"]["channels"] == raw["image_autoencoder"]["network"]["channels"]
     assert plan["mask_autoencoder"]["foreground_weight"] == raw["mask_autoencoder"]["class_weights"][1]
     assert plan["denoiser"]["batch_size"] == raw["denoiser"]["batch_size"]
-    assert plan["diffusion"]["num_train_timesteps"] == 1000 and plan["inference"]["ensemble_size"] >= 1
+    assert plan["diffusion"]["num_train_timesteps"] == 1000 and plan["inference"]["num_samples"] >= 1
     train, val = fold_split(planned_lidc, plan, fold=0)
     assert len(train) + len(val) == 8 and not set(train) & set(val)
     groups = json.loads((planned_lidc.parent / "raw" / "dataset.json").read_text())["case_groups"]
