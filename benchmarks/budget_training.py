@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -45,6 +45,7 @@ from medseglatdiff.networks import (
     noise_scheduler,
 )
 from medseglatdiff.networks.conditioning import condition_channels, latent_factor_of, uses_image_latent
+from medseglatdiff.networks.pixel_stem import PixelStemDenoiser
 from medseglatdiff.planning.recipes import RECIPES
 
 AUTOENCODER_KEYS = (
@@ -215,6 +216,9 @@ class LatentVariant:
         ema_decay: decay of an exponential moving average of the denoiser's weights used for evaluation (None: off).
         warmup: share of the denoiser's budget with a linear learning-rate warm-up.
         grad_clip: gradient norm clipping (None: off).
+        timestep_bias: training timesteps drawn with density ``~ (t / T) ** timestep_bias`` (0: uniform).
+        image_stem: widths of a full-resolution convolutional stem on the image pixels (``image_pixels`` only;
+            empty: none; :class:`medseglatdiff.networks.pixel_stem.PixelStemDenoiser`).
     """
 
     prediction_type: str = "epsilon"
@@ -228,6 +232,8 @@ class LatentVariant:
     grad_clip: float | None = None
     mask_network: tuple[tuple[str, Any], ...] = ()
     mask_stop_target: float | None = None
+    timestep_bias: float = 0.0
+    image_stem: tuple[int, ...] = ()
 
     def mask_network_overrides(self) -> dict[str, Any]:
         return dict(self.mask_network)
@@ -266,6 +272,11 @@ def variant_of_recipe(name: str, shares: tuple[float, float, float] = (0.25, 0.2
 VARIANTS = {
     "published": variant_of_recipe("published"),
     "default": variant_of_recipe("default"),
+    "default_wide": replace(variant_of_recipe("default"), denoiser_width=2.0),
+    "default_bias1": replace(variant_of_recipe("default"), timestep_bias=1.0),
+    "default_bias3": replace(variant_of_recipe("default"), timestep_bias=3.0),
+    "default_stem": replace(variant_of_recipe("default"), image_stem=(16, 32, 32)),
+    "default_stem_bias1": replace(variant_of_recipe("default"), image_stem=(16, 32, 32), timestep_bias=1.0),
     "sample": LatentVariant(prediction_type="sample"),
     "v": LatentVariant(prediction_type="v_prediction"),
     "pixels_eps": LatentVariant(conditioning="image_pixels", shares=(0.0, 0.25, 0.75)),
@@ -395,7 +406,12 @@ def train_latent(
     denoiser_args = _kwargs(plan["denoiser"], DENOISER_KEYS)
     if variant.denoiser_width != 1.0:
         denoiser_args["channels"] = [int(round(c * variant.denoiser_width)) for c in denoiser_args["channels"]]
-    denoiser = latent_denoiser(dims, mask_ae.latent_channels, cond_channels, **denoiser_args).to(device)
+    if variant.image_stem:
+        unet = latent_denoiser(dims, mask_ae.latent_channels, cond_channels + variant.image_stem[-1], **denoiser_args)
+        denoiser = PixelStemDenoiser(unet, dims, mask_ae.latent_channels, channels, factor, variant.image_stem)
+    else:
+        denoiser = latent_denoiser(dims, mask_ae.latent_channels, cond_channels, **denoiser_args)
+    denoiser = denoiser.to(device)
     shares = list(shares if shares is not None else variant.shares)
     if not uses_latent:
         shares = [0.0, shares[1], shares[2] + shares[0]]
@@ -465,6 +481,7 @@ def train_latent(
         conditioning=variant.conditioning,
         prediction_type=variant.prediction_type,
         scheduler=ddpm,
+        timestep_bias=variant.timestep_bias,
     )
     loss = DenoiserLoss(
         variant.prediction_type, ddpm, mask_ae, scaling, variant.mask_loss_weight, variant.mask_loss_timesteps

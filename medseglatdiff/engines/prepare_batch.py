@@ -79,6 +79,10 @@ class LatentDiffusionPrepareBatch(DiffusionPrepareBatch):
         conditioning: one of :data:`medseglatdiff.networks.conditioning.CONDITIONINGS`.
         prediction_type: ``"epsilon"``, ``"sample"`` or ``"v_prediction"``.
         scheduler: the training DDPM scheduler (needed for ``"v_prediction"`` targets).
+        timestep_bias: how much more often noisy timesteps are drawn: density ``~ (t / T) ** timestep_bias``
+            (0: uniform, as DDPM; 1: a linear ramp, mean ``2T/3``). Where little noise is added the noisy latent
+            still shows the mask and the loss is earned without the image; a bias spends the steps where the
+            image is needed.
     """
 
     def __init__(
@@ -92,8 +96,12 @@ class LatentDiffusionPrepareBatch(DiffusionPrepareBatch):
         conditioning: str = "image_latent",
         prediction_type: str = "epsilon",
         scheduler: Scheduler | None = None,
+        timestep_bias: float = 0.0,
     ) -> None:
         super().__init__(num_train_timesteps=num_train_timesteps)
+        if timestep_bias < 0:
+            raise ValueError(f"timestep_bias must be >= 0, got {timestep_bias}")
+        self.timestep_bias = float(timestep_bias)
         self.image_autoencoder = (
             image_autoencoder.eval().requires_grad_(False) if image_autoencoder is not None else None
         )
@@ -107,6 +115,14 @@ class LatentDiffusionPrepareBatch(DiffusionPrepareBatch):
             raise ValueError("prediction_type 'v_prediction' needs the training scheduler (scheduler=...)")
         self.scheduler = scheduler
         self.latent_factor = latent_factor_of(self.mask_autoencoder)
+
+    def get_timesteps(self, images: torch.Tensor) -> torch.Tensor:
+        """One timestep per sample: uniform, or with density ``~ (t / T) ** timestep_bias``."""
+        if self.timestep_bias == 0:
+            return super().get_timesteps(images)
+        u = torch.rand(images.shape[0], device=images.device)
+        t = torch.floor(self.num_train_timesteps * u ** (1.0 / (1.0 + self.timestep_bias))).long()
+        return t.clamp_(0, self.num_train_timesteps - 1)
 
     def get_target(self, images: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         if self.prediction_type == "sample":
