@@ -5,7 +5,8 @@ Every method trains through the same loop, so only the method differs:
 - ``latent`` (this project): the three stages in order (image autoencoder, mask VAE with weighted CE, latent
   denoiser), sharing the budget by ``shares``; the networks come from ``plans.json`` through
   :func:`medseglatdiff.training.training_plan`, the losses from :mod:`medseglatdiff.losses`, the stage-3 batch
-  preparation and latent scaling from :mod:`medseglatdiff.engines`, exactly as ``configs/train.json`` wires them;
+  preparation and latent scaling from :mod:`medseglatdiff.engines`, all built from ``configs/train.json``'s
+  definitions (:func:`latent_parser`);
 - ``pixel``: the pixel-space conditional diffusion baseline (:mod:`benchmarks.baselines`);
 - ``unet``: the deterministic nnU-Net-like ``DynUNet`` with Dice + cross-entropy.
 
@@ -20,10 +21,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
+from monai.bundle import ConfigParser
 from monai.engines import SupervisedTrainer
 from monai.inferers import DiffusionInferer, Inferer, SimpleInferer
 from monai.losses import DiceCELoss
@@ -31,32 +34,18 @@ from torch import nn
 from tqdm import tqdm
 
 from benchmarks.baselines import PixelDiffusionPrepareBatch, PixelDiffusionSegmenter, deterministic_unet, pixel_denoiser
-from medseglatdiff.engines import KeyPrepareBatch, LatentDiffusionPrepareBatch, LatentScaleHandler
+from medseglatdiff.engines import KeyPrepareBatch, LatentScaleHandler
 from medseglatdiff.engines.early_stopping import AutoencoderStopper
 from medseglatdiff.engines.optimisation import GradientClipping
 from medseglatdiff.engines.weight_average import WeightAverage
-from medseglatdiff.losses import DenoiserLoss, ImageAutoencoderLoss, MaskAutoencoderLoss
 from medseglatdiff.networks import (
     LatentDiffusionSegmenter,
-    LatentScaling,
-    image_autoencoder,
-    latent_denoiser,
-    mask_autoencoder,
     noise_scheduler,
 )
-from medseglatdiff.networks.conditioning import condition_channels, latent_factor_of, uses_image_latent
+from medseglatdiff.networks.conditioning import uses_image_latent
 from medseglatdiff.networks.pixel_stem import PixelStemDenoiser
 from medseglatdiff.planning.recipes import RECIPES
-
-AUTOENCODER_KEYS = (
-    "channels",
-    "latent_channels",
-    "num_res_blocks",
-    "attention_levels",
-    "with_encoder_nonlocal_attn",
-    "with_decoder_nonlocal_attn",
-)
-DENOISER_KEYS = ("channels", "attention_levels", "num_res_blocks", "num_head_channels")
+from medseglatdiff.training import build_parser
 
 
 class TimeBudget:
@@ -195,10 +184,6 @@ def train_for(
         **recorder.summary(),
         **({"stop_reason": trainer.state.stop_reason} if getattr(trainer.state, "stop_reason", None) else {}),
     }
-
-
-def _kwargs(block: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
-    return {key: block[key] for key in keys}
 
 
 @dataclass(frozen=True)
@@ -368,6 +353,49 @@ VARIANTS = {
 }
 
 
+def latent_parser(plan: dict[str, Any], variant: LatentVariant, device: torch.device) -> ConfigParser:
+    """The training config (``configs/train.json`` and its layers) with ``variant``'s values, for ``plan``'s work
+    folder: the latent method's networks, losses, schedulers and batch preparation as ``medseg train`` builds them.
+
+    The denoiser stage's autoencoders are the config's own (trained here in place), not ``load_trained`` from disk.
+    """
+    settings: dict[str, Any] = {
+        "device": str(device),
+        "num_workers": 0,
+        "denoiser#prediction_type": variant.prediction_type,
+        "denoiser#conditioning": variant.conditioning,
+        "denoiser#mask_loss_weight": variant.mask_loss_weight,
+        "denoiser#mask_loss_timesteps": variant.mask_loss_timesteps,
+        "denoiser#prepare_batch#timestep_bias": variant.timestep_bias,
+        "denoiser#mask_autoencoder": "@mask_autoencoder#network",
+        "denoiser#image_autoencoder": "$@image_autoencoder#network"
+        " if medseglatdiff.networks.conditioning.uses_image_latent(@denoiser#conditioning) else None",
+    }
+    mask_args = variant.mask_network_overrides()
+    if "base_width" in mask_args:  # rescale the plan's widths, keeping its number of levels (the latent factor)
+        base, planned = mask_args.pop("base_width"), plan["mask_autoencoder"]["channels"]
+        mask_args["channels"] = [int(c * base / planned[0]) for c in planned]
+    settings.update({f"mask_autoencoder#network_def#{key}": value for key, value in mask_args.items()})
+    if variant.denoiser_width != 1.0:
+        settings["denoiser#network_def#channels"] = [
+            int(round(c * variant.denoiser_width)) for c in plan["denoiser"]["channels"]
+        ]
+    if variant.image_stem:  # the stem's features join the condition (PixelStemDenoiser wraps the network below)
+        settings["denoiser#network_def#image_latent_channels"] = (
+            "$medseglatdiff.networks.conditioning.condition_channels(@denoiser#conditioning,"
+            " @image_autoencoder#network_def#latent_channels, @num_channels, @denoiser#latent_factor, @spatial_dims)"
+            f" + {int(variant.image_stem[-1])}"
+        )
+    parser = build_parser(
+        "train.json",
+        settings,
+        dataset_dir=str(Path(plan["data_folder"]).parent),
+        configuration=plan["configuration"],
+    )
+    parser.parse(reset=True)
+    return parser
+
+
 def train_latent(
     plan: dict[str, Any],
     loader: Any,
@@ -381,37 +409,30 @@ def train_latent(
 ) -> tuple[LatentDiffusionSegmenter, dict[str, Any]]:
     """The three stages of this project in order, each with its share of ``seconds``.
 
+    The networks, losses, noise schedule, batch preparation and weight average come from the training config
+    (:func:`latent_parser`); this function only replaces epochs by the time budget (:func:`train_for`).
+
     Args:
-        plan: the output of :func:`medseglatdiff.training.training_plan` (networks and losses from ``plans.json``).
+        plan: the output of :func:`medseglatdiff.training.training_plan` (its ``data_folder`` is ``WORK/<config>``).
         shares: budget shares (default: the variant's).
         variant: the denoiser's training configuration (default: the published method).
     """
     variant = variant or LatentVariant()
-    dims, channels = int(plan["spatial_dims"]), int(plan["num_channels"])
+    parser = latent_parser(plan, variant, device)
     uses_latent = uses_image_latent(variant.conditioning)
-    image_ae = (
-        image_autoencoder(dims, channels, **_kwargs(plan["image_autoencoder"], AUTOENCODER_KEYS)).to(device)
-        if uses_latent
-        else None
-    )
-    mask_args = {**_kwargs(plan["mask_autoencoder"], AUTOENCODER_KEYS), **variant.mask_network_overrides()}
-    if "base_width" in mask_args:
-        base, planned = mask_args.pop("base_width"), plan["mask_autoencoder"]["channels"]
-        mask_args["channels"] = [int(c * base / planned[0]) for c in planned]
-    mask_ae = mask_autoencoder(dims, **mask_args).to(device)
-    factor = latent_factor_of(mask_ae)
-    cond_channels = condition_channels(
-        variant.conditioning, int(plan["image_autoencoder"]["latent_channels"]), channels, factor, dims
-    )
-    denoiser_args = _kwargs(plan["denoiser"], DENOISER_KEYS)
-    if variant.denoiser_width != 1.0:
-        denoiser_args["channels"] = [int(round(c * variant.denoiser_width)) for c in denoiser_args["channels"]]
+    image_ae = parser.get_parsed_content("image_autoencoder#network") if uses_latent else None
+    mask_ae = parser.get_parsed_content("mask_autoencoder#network")
+    denoiser = parser.get_parsed_content("denoiser#network")
     if variant.image_stem:
-        unet = latent_denoiser(dims, mask_ae.latent_channels, cond_channels + variant.image_stem[-1], **denoiser_args)
-        denoiser = PixelStemDenoiser(unet, dims, mask_ae.latent_channels, channels, factor, variant.image_stem)
-    else:
-        denoiser = latent_denoiser(dims, mask_ae.latent_channels, cond_channels, **denoiser_args)
-    denoiser = denoiser.to(device)
+        factor = int(parser.get_parsed_content("denoiser#latent_factor"))
+        denoiser = PixelStemDenoiser(
+            denoiser,
+            int(plan["spatial_dims"]),
+            mask_ae.latent_channels,
+            int(plan["num_channels"]),
+            factor,
+            variant.image_stem,
+        ).to(device)
     shares = list(shares if shares is not None else variant.shares)
     if not uses_latent:
         shares = [0.0, shares[1], shares[2] + shares[0]]
@@ -422,7 +443,7 @@ def train_latent(
         stats["image_autoencoder"] = train_for(
             image_ae,
             loader,
-            ImageAutoencoderLoss(plan["image_autoencoder"]["kl_weight"]),
+            parser.get_parsed_content("image_autoencoder#loss"),
             KeyPrepareBatch("image", "image"),
             SimpleInferer(),
             device,
@@ -439,17 +460,14 @@ def train_latent(
             "seconds": 0.0,
             "skipped": f"conditioning {variant.conditioning!r} does not use it",
         }
-    mask = plan["mask_autoencoder"]
     mask_handlers = []
-    if (
-        variant.mask_stop_target
-    ):  # as the training config: stop at a reconstruction Dice (here on fixed training batches)
+    if variant.mask_stop_target:  # as the training config: stop at a reconstruction Dice (here on fixed batches)
         probe = [batch for _, batch in zip(range(4), loader)]
         mask_handlers.append(AutoencoderStopper(mask_ae, probe, "reconstruction_dice", target=variant.mask_stop_target))
     stats["mask_autoencoder"] = train_for(
         mask_ae,
         loader,
-        MaskAutoencoderLoss(mask["foreground_weight"], mask["background_weight"], mask["kl_weight"]),
+        parser.get_parsed_content("mask_autoencoder#loss"),
         KeyPrepareBatch("mask", "mask"),
         SimpleInferer(),
         device,
@@ -460,32 +478,9 @@ def train_latent(
         handlers=mask_handlers,
         desc="mask VAE",
     )
-    budgets[2] += max(
-        budgets[1] - stats["mask_autoencoder"]["seconds"], 0.0
-    )  # what an early stop saved goes to the denoiser
+    budgets[2] += max(budgets[1] - stats["mask_autoencoder"]["seconds"], 0.0)  # an early stop's savings
     mask_ae.eval().requires_grad_(False)
-    scaling = LatentScaling().to(device)
-    diffusion = plan["diffusion"]
-    ddpm = noise_scheduler(
-        diffusion["num_train_timesteps"],
-        diffusion["beta_start"],
-        diffusion["beta_end"],
-        diffusion["schedule"],
-        prediction_type=variant.prediction_type,
-    )
-    prepare = LatentDiffusionPrepareBatch(
-        image_ae,
-        mask_ae,
-        scaling,
-        diffusion["num_train_timesteps"],
-        conditioning=variant.conditioning,
-        prediction_type=variant.prediction_type,
-        scheduler=ddpm,
-        timestep_bias=variant.timestep_bias,
-    )
-    loss = DenoiserLoss(
-        variant.prediction_type, ddpm, mask_ae, scaling, variant.mask_loss_weight, variant.mask_loss_timesteps
-    )
+    scaling = parser.get_parsed_content("denoiser#scaling").to(device)
     handlers: list[Any] = [LatentScaleHandler(scaling, image_ae, mask_ae)]
     average = WeightAverage(denoiser, variant.ema_decay)
     handlers.append(average)
@@ -494,9 +489,9 @@ def train_latent(
     stats["denoiser"] = train_for(
         denoiser,
         loader,
-        loss,
-        prepare,
-        DiffusionInferer(ddpm),
+        parser.get_parsed_content("denoiser#loss"),
+        parser.get_parsed_content("denoiser#prepare_batch"),
+        DiffusionInferer(parser.get_parsed_content("denoiser#noise_scheduler")),
         device,
         budgets[2],
         lr,

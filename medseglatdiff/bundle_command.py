@@ -69,9 +69,9 @@ def _run(
     model_dir: str | os.PathLike,
 ) -> Any:
     if run_id == "training":
-        from medseglatdiff.training import run_bundle
+        from medseglatdiff.training import run_training
 
-        return run_bundle("train.json", settings, overlays, dataset_dir=str(dataset_dir), fold=fold)
+        return run_training(settings, overlays, dataset_dir=str(dataset_dir), fold=fold)
     from medseglatdiff.inference.bundle_runs import predict_validation_with_bundle, predict_with_bundle
 
     if run_id == "inference" and str(input_dir or "").strip():

@@ -24,9 +24,9 @@ class CrossvalContext:
     Attributes:
         work: the folder ``medseg plan_and_preprocess`` wrote.
         bundle: a bundle name (isic, cvc, lidc, brats) or a path to a bundle folder / train.json.
-        settings: the run's own settings (nested, ``#`` ids allowed), passed to every fold's training.
+        settings: the run's own settings as config ids (``a#b``), passed to every fold's training.
         overlays: shared configs applied on top (e.g. ``multi_gpu_train.json``).
-        merged: the bundle's settings with ``settings`` on top (what the training config sees).
+        merged: the bundle's settings with ``settings`` on top, as config ids (what the training config sees).
         plan: the configuration's training values (:func:`medseglatdiff.training.training_plan`).
     """
 
@@ -50,9 +50,9 @@ class CrossvalContext:
         unplanned)."""
         from monai.bundle import ConfigParser
 
-        from medseglatdiff.training import bundle_path, merge_settings, training_plan
+        from medseglatdiff.training import bundle_path, layered_settings, training_plan
 
-        own = merge_settings(
+        own = layered_settings(
             settings, {(k[len("settings#") :] if k.startswith("settings#") else k): v for k, v in overrides.items()}
         )
         if "output_dir" in own:
@@ -60,7 +60,7 @@ class CrossvalContext:
                 "--settings#output_dir: cross-validation keeps every fold under WORK/results/<bundle>/<configuration>; "
                 "drop this setting"
             )
-        merged = merge_settings(ConfigParser.load_config_file(bundle_path(bundle)).get("settings", {}), own)
+        merged = layered_settings(ConfigParser.load_config_file(bundle_path(bundle)).get("settings", {}), own)
         plan = training_plan(work, merged.get("configuration"))
         overlays = [overlays] if isinstance(overlays, str) else list(overlays)
         return cls(Path(work), bundle, own, overlays, merged, plan)

@@ -1,11 +1,19 @@
 """Training of the latent diffusion segmenter: data, plan adapter, stages, and the bundle entry point.
 
 ``train(dataset_dir, bundle, fold, **overrides)`` is what ``medseg train`` calls; bundles call
-:func:`run_bundle`. See ``docs/training.md``.
+:func:`run_training`. See ``docs/training.md``.
 """
 
 from medseglatdiff.resources import configs_dir
-from medseglatdiff.training.bundle import build_parser, bundle_path, flatten_settings, merge_settings, run_bundle, train
+from medseglatdiff.training.bundle import (
+    build_parser,
+    bundle_path,
+    flatten_settings,
+    layered_settings,
+    nested_settings,
+    run_training,
+    train,
+)
 from medseglatdiff.training.data import (
     data_loader,
     preprocessed_cases,
@@ -41,11 +49,12 @@ __all__ = [
     "load_or_create_splits",
     "load_trained",
     "make_splits",
-    "merge_settings",
+    "layered_settings",
+    "nested_settings",
     "preprocessed_cases",
     "read_case_groups",
     "read_splits",
-    "run_bundle",
+    "run_training",
     "stage_finished",
     "train",
     "training_dataset",

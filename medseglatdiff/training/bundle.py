@@ -1,13 +1,21 @@
-"""Run the shared bundle configuration (``configs/``) with one bundle's settings: the entry of every ``train.json``.
+"""Build and run the shared training configuration (``configs/``) with one bundle's settings.
 
-A bundle (``medseglatdiff/bundles/<name>/train.json``) carries only what differs from ``configs/train.json``, under its
-``settings`` key, plus the run's ``dataset_dir``, ``fold`` and ``overlays``. Its ``training`` entry calls
-:func:`run_bundle`, which builds one MONAI :class:`~monai.bundle.ConfigParser` from::
+A bundle (``medseglatdiff/bundles/<name>/train.json``) carries only what differs from the shared configuration,
+under its ``settings`` key, plus the run's ``dataset_dir``, ``fold`` and ``overlays``. Its ``training`` entry calls
+:func:`run_training`, which builds one MONAI :class:`~monai.bundle.ConfigParser` in MONAI's own idiom::
 
-    configs/train.json  <-  overlays (e.g. configs/multi_gpu_train.json)  <-  settings  <-  dataset_dir, fold
+    configs/train.json          one definition per kind of stage: ``autoencoder_stage`` (both autoencoders are
+                                ``"%autoencoder_stage"`` macros of it) and ``denoiser``
+    <- configs/autoencoders.json  what differs between the image autoencoder and the mask VAE
+    <- overlays                 e.g. configs/multi_gpu_train.json
+    <- settings                 the bundle's, then the command line's
+    <- dataset_dir, fold
 
-(later wins; nested ``settings`` are merged key by key, so ``--settings#image_autoencoder#max_epochs 5``
-changes one value and keeps its siblings) and runs its ``initialize``, ``training`` and ``finalize`` lists.
+Every layer after the first is a set of config ids applied as MONAI layers config files (``a#b#c`` reaches into
+a nested block, ``+key`` merges a dict or list; later wins), so ``--settings#image_autoencoder#max_epochs 5``
+changes one value and keeps its siblings. The macros are expanded before the layers apply; each copy's relative
+ids (``@##lr``) then resolve where the copy lands, so each autoencoder block refers to its own values (MONAI
+resolves macros and relative ids in one pass, which would leave them bound to the template).
 The shared files are package data (:mod:`medseglatdiff.resources`), so the command works from any folder and from a
 wheel install.
 """
@@ -22,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from monai.bundle import ConfigParser
+from monai.bundle.utils import merge_kv
 
 from medseglatdiff.engines.distributed import is_main_process
 from medseglatdiff.errors import BundleCommandError, MedsegError, user_error
@@ -32,6 +41,7 @@ from medseglatdiff.resources import bundle_names, bundles_dir, configs_dir
 logger = logging.getLogger(__name__)
 
 SETTINGS_FILE = "settings.json"
+STAGE_DELTAS = "autoencoders.json"  # the layer that makes the image autoencoder and the mask VAE of one definition
 
 
 def bundle_path(bundle: str | os.PathLike, config: str = "train.json") -> Path:
@@ -55,7 +65,8 @@ def bundle_path(bundle: str | os.PathLike, config: str = "train.json") -> Path:
 def flatten_settings(settings: Mapping[str, Any] | None, prefix: str = "") -> dict[str, Any]:
     """Nested settings -> ``{"a#b#c": value}`` config ids; component dicts (with ``_target_``) stay whole.
 
-    Empty dicts change nothing (bundles keep them as places for command-line overrides to go).
+    Ids already flat pass through unchanged. Empty dicts change nothing (bundles keep them as places for
+    command-line overrides to go).
     """
     flat: dict[str, Any] = {}
     for key, value in (settings or {}).items():
@@ -67,24 +78,19 @@ def flatten_settings(settings: Mapping[str, Any] | None, prefix: str = "") -> di
     return flat
 
 
-def merge_settings(base: Mapping[str, Any] | None, update: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Deep merge of nested settings (``update`` wins; ``#`` ids in ``update`` are expanded first)."""
-    merged: dict[str, Any] = {
-        k: (merge_settings(v, {}) if isinstance(v, Mapping) else v) for k, v in (base or {}).items()
-    }
-    for key, value in (update or {}).items():
-        head, _, rest = str(key).partition("#")
-        if rest:
-            value, key = {rest: value}, head
-        if (
-            isinstance(value, Mapping)
-            and isinstance(merged.get(key), Mapping)
-            and not any(str(k).startswith("_") for k in value)
-        ):
-            merged[key] = merge_settings(merged[key], value)
-        else:
-            merged[key] = merge_settings(value, {}) if isinstance(value, Mapping) else value
-    return merged
+def layered_settings(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Settings layers (nested or ``#`` ids) as one set of config ids, later layers winning.
+
+    A later id replaces an earlier one and everything below it (``a`` drops an earlier ``a#b``), as applying the
+    layers to a config one after the other does.
+    """
+    ids: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in flatten_settings(layer).items():
+            for old in [k for k in ids if k == key or k.startswith(key + "#")]:
+                del ids[old]
+            ids[key] = value
+    return ids
 
 
 # settings renamed with plans version 2 (one name per concept: ``num_samples``, ``num_inference_steps``)
@@ -106,7 +112,7 @@ def check_renamed_settings(ids: Iterable[str]) -> None:
         )
 
 
-def _resolve_config(name: str | os.PathLike) -> str:
+def _shared_config(name: str | os.PathLike) -> str:
     path = Path(name)
     if not path.is_file():
         path = configs_dir() / str(name)
@@ -118,15 +124,27 @@ def _resolve_config(name: str | os.PathLike) -> str:
 def build_parser(
     config: str = "train.json", settings: Mapping[str, Any] | None = None, overlays: Sequence[str] = (), **values: Any
 ) -> ConfigParser:
-    """The merged MONAI config: shared ``config`` <- ``overlays`` <- ``settings`` <- ``values`` (see module doc)."""
+    """The layered MONAI config: shared ``config`` <- its stage deltas <- ``overlays`` <- ``settings`` <- ``values``
+    (see the module doc; ``settings`` nested or as ``#`` ids)."""
     if isinstance(overlays, str):
         overlays = [overlays]
     parser = ConfigParser()
-    parser.read_config([_resolve_config(config), *[_resolve_config(o) for o in overlays]])
-    flat = flatten_settings(settings)
-    check_renamed_settings([*flat, *values])
-    parser.update(flat)
-    parser.update({k: v for k, v in values.items() if v is not None})
+    parser.read_config(_shared_config(config))
+    parser.resolve_macro_and_relative_ids()  # stage macros -> copies; their relative ids resolve on parse
+    layers = [STAGE_DELTAS] if Path(config).name == "train.json" else []
+    for layer in [*layers, *overlays]:
+        for key, value in ConfigParser.load_config_file(_shared_config(layer)).items():
+            merge_kv(parser, key, value)
+    ids = layered_settings(settings, {k: v for k, v in values.items() if v is not None})
+    check_renamed_settings(ids)
+    for key, value in ids.items():
+        try:
+            merge_kv(parser, key, value)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MedsegError(
+                f"setting {key}: the configuration has no place for it ({exc}); "
+                "check the id against medseglatdiff/configs/train.json"
+            ) from None
     return parser
 
 
@@ -201,46 +219,46 @@ def _announce(parser: ConfigParser) -> None:
     )
 
 
-def run_bundle(
-    config: str = "train.json",
-    settings: Mapping[str, Any] | None = None,
-    overlays: Sequence[str] = (),
-    run_id: str = "training",
-    **values: Any,
-) -> list[Any]:
-    """Build the merged config (:func:`build_parser`) and run its ``initialize``, ``run_id`` and ``finalize``.
+def run_training(settings: Mapping[str, Any] | None = None, overlays: Sequence[str] = (), **values: Any) -> list[Any]:
+    """Build the layered training config (:func:`build_parser`) and run its ``initialize``, ``training`` and
+    ``finalize`` lists, with the fold folder locked (:mod:`medseglatdiff.io.locks`).
 
-    A training run records its settings in ``<output_dir>/settings.json`` and what inference needs in
-    ``model.json`` + a ``plans.json`` copy (:mod:`medseglatdiff.training.model_info`); any other run (``inference``,
-    ``evaluate``) starts from those, so the networks are rebuilt exactly as they were trained, and the
-    run's own settings apply on top. A training run locks its fold folder (:mod:`medseglatdiff.io.locks`).
+    The run records its settings (as config ids) in ``<output_dir>/settings.json`` and what inference needs in
+    ``model.json`` + a ``plans.json`` copy (:mod:`medseglatdiff.training.model_info`), so the fold folder predicts
+    on its own.
     """
-    parser = build_parser(config, settings, overlays, **values)
+    parser = build_parser("train.json", settings, overlays, **values)
     settings_file = _output_dir(parser) / SETTINGS_FILE
-    if run_id == "training" and int(os.environ.get("RANK", "0")) == 0:  # one lock per fold (rank 0 under torchrun)
+    if int(os.environ.get("RANK", "0")) == 0:  # one lock per fold (rank 0 under torchrun)
         with folder_lock(settings_file.parent, "training"):
-            return _run_parsed(parser, config, run_id, settings, settings_file)
-    if run_id != "training" and settings_file.is_file():
-        trained = json.loads(settings_file.read_text(encoding="utf-8"))
-        parser = build_parser(config, merge_settings(trained, settings), overlays, **values)
-    return _run_parsed(parser, config, run_id, settings, settings_file)
+            return _run_parsed(parser, settings, settings_file)
+    return _run_parsed(parser, settings, settings_file)
 
 
-def _run_parsed(
-    parser: ConfigParser, config: str, run_id: str, settings: Mapping[str, Any] | None, settings_file: Path
-) -> list[Any]:
+def _run_parsed(parser: ConfigParser, settings: Mapping[str, Any] | None, settings_file: Path) -> list[Any]:
     parser.parse(reset=True)
     run_expressions(parser, "initialize")
-    if run_id == "training":
-        _save_settings(settings_file, settings)
-        _save_model_files(parser, settings_file.parent)
-        _announce(parser)
+    _save_settings(settings_file, layered_settings(settings))
+    _save_model_files(parser, settings_file.parent)
+    _announce(parser)
     try:
-        if run_id not in parser:
-            raise MedsegError(f"{config}: has no '{run_id}' entry to run")
-        return run_expressions(parser, run_id)
+        return run_expressions(parser, "training")
     finally:
         run_expressions(parser, "finalize")
+
+
+def nested_settings(ids: Mapping[str, Any]) -> dict[str, Any]:
+    """Config ids (``{"a#b": 1}``) as the nested settings a bundle file holds (``{"a": {"b": 1}}``)."""
+    nested: dict[str, Any] = {}
+    for key, value in ids.items():
+        *parents, last = str(key).split("#")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise MedsegError(f"setting {key}: {part} is set to a value, not a block; set one or the other")
+        node[last] = value
+    return nested
 
 
 def train(
@@ -263,7 +281,8 @@ def train(
         bundle: a bundle name (isic, cvc, lidc, brats) or a path to a bundle folder / train.json.
         fold: cross-validation fold (0..4) or "all".
         overlays: extra shared configs applied on top (e.g. "multi_gpu_train.json").
-        settings: nested overrides of the merged configuration, e.g. ``{"image_autoencoder": {"max_epochs": 5}}``.
+        settings: overrides of the layered configuration, nested or as ``#`` ids, e.g.
+            ``{"image_autoencoder": {"max_epochs": 5}}``.
         logging_file: logging configuration; None: the bundle's ``logging.conf``; False: leave logging alone.
         overrides: flat overrides, same as ``settings`` (ids may use ``#``: ``**{"denoiser#lr": 1e-4}``).
 
@@ -276,7 +295,7 @@ def train(
 
     path = bundle_path(bundle)
     bundle_settings = ConfigParser.load_config_file(path).get("settings", {})
-    merged = merge_settings(merge_settings(bundle_settings, settings), overrides)
+    merged = layered_settings(bundle_settings, settings, overrides)
     training_plan(dataset_dir, merged.get("configuration"))  # a missing or unplanned dataset fails here, clearly
     try:
         run(
@@ -287,7 +306,7 @@ def train(
             dataset_dir=str(dataset_dir),
             fold=fold,
             overlays=list(overlays),
-            settings=merged,
+            settings=nested_settings(merged),
         )
     except (RuntimeError, BundleCommandError) as exc:  # MONAI wraps errors of config expressions; bundle entries exit
         cause = user_error(exc)

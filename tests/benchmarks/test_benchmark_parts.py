@@ -98,3 +98,37 @@ def test_presets_set_defaults_and_explicit_flags_win():
     assert parse_with_presets(parser(), presets, ["--steps", "7", "--preset", "gpu"]).device == "cuda"
     with pytest.raises(ValueError, match="unknown options"):
         parse_with_presets(parser(), {"bad": {"nope": 1}}, ["--preset", "bad"])
+
+
+@pytest.fixture(scope="module")
+def demo_work(tmp_path_factory: pytest.TempPathFactory):
+    from medseglatdiff.datasets.demo_data import generate_demo_dataset
+    from medseglatdiff.planning.pipeline import plan_and_preprocess
+
+    root = tmp_path_factory.mktemp("demo")
+    generate_demo_dataset(root / "raw", num_cases=12)
+    plan_and_preprocess(root / "raw", root / "work", memory_gb=4, progress=False)
+    return root / "work"
+
+
+def test_the_latent_benchmark_is_built_from_the_training_config(demo_work) -> None:
+    from benchmarks.budget_training import VARIANTS, latent_parser, train_latent
+    from medseglatdiff.training import data_loader, fold_split, training_dataset, training_plan
+
+    plan = training_plan(demo_work, "2d")
+    variant = VARIANTS["both_sample_light"]
+    parser = latent_parser(plan, variant, torch.device("cpu"))
+    assert parser.get_parsed_content("denoiser#prediction_type") == "sample"
+    assert parser.get_parsed_content("mask_autoencoder#network_def#num_res_blocks") == 1  # the variant's mask VAE
+    wide = latent_parser(plan, VARIANTS["default_wide"], torch.device("cpu"))
+    assert wide.get_parsed_content("denoiser#network_def#channels") == [2 * c for c in plan["denoiser"]["channels"]]
+
+    train, _ = fold_split(demo_work, plan, 0)
+    loader = data_loader(
+        training_dataset(plan["data_folder"], train, plan["patch_size"], augment=False), 2, shuffle=True, num_workers=0
+    )
+    model, stats = train_latent(plan, loader, torch.device("cpu"), 0.003, clock="process", variant=variant)
+    assert all(stats[stage]["iterations"] >= 1 for stage in ("image_autoencoder", "mask_autoencoder", "denoiser"))
+    assert type(model.mask_autoencoder).__name__ == "MaskAutoencoderKL"
+    assert type(model.denoiser).__name__ == "DiffusionModelUNet"
+    assert not any(p.requires_grad for p in model.mask_autoencoder.parameters()), "trained, then frozen"

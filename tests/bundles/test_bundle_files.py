@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from monai.bundle import ConfigParser
 
-from medseglatdiff.resources import bundles_dir
-from medseglatdiff.training import build_parser, bundle_path, flatten_settings
+from medseglatdiff.errors import MedsegError
+from medseglatdiff.resources import bundles_dir, configs_dir
+from medseglatdiff.training import build_parser, bundle_path, flatten_settings, layered_settings, nested_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUNDLES = ("isic", "cvc", "lidc", "brats")
@@ -74,3 +75,55 @@ def test_bundle_path_finds_names_folders_and_files(tmp_path: Path) -> None:
     )
     assert bundle_path(REPO_ROOT / "bundles" / "cvc") == REPO_ROOT / "bundles" / "cvc" / "train.json"
     assert bundle_path(REPO_ROOT / "bundles" / "isic" / "train.json").name == "train.json"
+
+
+def test_both_autoencoders_are_one_stage_definition() -> None:
+    shared = json.loads((configs_dir() / "train.json").read_text())
+    assert shared["image_autoencoder"] == shared["mask_autoencoder"] == "%autoencoder_stage", (
+        "the autoencoder stages are macros of one definition, not copies"
+    )
+    deltas = json.loads((configs_dir() / "autoencoders.json").read_text())
+    assert {key.split("#")[0] for key in deltas} == {"image_autoencoder", "mask_autoencoder"}
+    assert len(deltas) < 40, "the stage deltas stay small"
+
+
+def test_each_autoencoder_block_refers_to_its_own_values(lidc_work: Path) -> None:
+    parser = build_parser(
+        "train.json",
+        settings={"image_autoencoder": {"lr": 0.5}, "mask_autoencoder#lr": 0.25, "num_workers": 0},
+        dataset_dir=str(lidc_work),
+    )
+    parser.parse(reset=True)
+    for stage, lr, key, loss in (
+        ("image_autoencoder", 0.5, "image", "ImageAutoencoderLoss"),
+        ("mask_autoencoder", 0.25, "mask", "MaskAutoencoderLoss"),
+    ):
+        optimizer = parser.get_parsed_content(f"{stage}#optimizer")
+        network = parser.get_parsed_content(f"{stage}#network")
+        assert optimizer.param_groups[0]["lr"] == lr
+        assert {id(p) for p in optimizer.param_groups[0]["params"]} == {id(p) for p in network.parameters()}
+        trainer = parser.get_parsed_content(f"{stage}#trainer")
+        assert trainer.network is network and trainer.prepare_batch.input_key == key
+        assert type(trainer.loss_function).__name__ == loss
+        assert trainer.state.key_metric_name == f"{stage}_epoch_loss"
+        assert Path(parser.get_parsed_content(f"{stage}#stage_dir")).name == stage
+
+
+def test_settings_layers_later_wins_and_replaces_what_is_below() -> None:
+    ids = layered_settings(
+        {"augmentation": {"rotation_degrees": 180.0}, "denoiser": {"lr": 1.0, "network_def": {"channels": [8]}}},
+        {"denoiser#lr": 2.0},
+        {"denoiser": {"network_def": {"channels": [4, 8]}}},
+    )
+    assert ids == {"augmentation#rotation_degrees": 180.0, "denoiser#lr": 2.0, "denoiser#network_def#channels": [4, 8]}
+    assert layered_settings({"augmentation": {"p_elastic": 0.1}}, {"augmentation": {"_target_": "x"}}) == {
+        "augmentation": {"_target_": "x"}
+    }, "a component replaces the block whole"
+    assert nested_settings(ids)["denoiser"] == {"lr": 2.0, "network_def": {"channels": [4, 8]}}
+    with pytest.raises(MedsegError, match="denoiser#lr"):
+        nested_settings({"denoiser": 1, "denoiser#lr": 2})
+
+
+def test_a_setting_with_no_place_in_the_config_is_a_clear_error() -> None:
+    with pytest.raises(MedsegError, match="no_such_block#lr"):
+        build_parser("train.json", settings={"no_such_block": {"lr": 1.0}})

@@ -16,7 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from medseglatdiff.errors import MedsegError
 from medseglatdiff.io import read_image
-from medseglatdiff.training import flatten_settings, merge_settings, train
+from medseglatdiff.training import flatten_settings, layered_settings, nested_settings, train
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LIDC_BUNDLE = REPO_ROOT / "bundles" / "lidc" / "train.json"
@@ -24,8 +24,8 @@ STAGES = ("image_autoencoder", "mask_autoencoder", "denoiser")
 
 
 def _with_bundle_settings(settings: dict) -> dict:
-    """The lidc bundle's own settings with ``settings`` merged in (what the command line would build up)."""
-    return merge_settings(json.loads(LIDC_BUNDLE.read_text())["settings"], settings)
+    """The lidc bundle's own settings with ``settings`` layered on top (what the command line would build up)."""
+    return nested_settings(layered_settings(json.loads(LIDC_BUNDLE.read_text())["settings"], settings))
 
 
 def _events(folder: Path) -> EventAccumulator:
