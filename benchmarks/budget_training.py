@@ -262,6 +262,10 @@ VARIANTS = {
     "default_bias3": replace(variant_of_recipe("default"), timestep_bias=3.0),
     "default_stem": replace(variant_of_recipe("default"), image_stem=(16, 32, 32)),
     "default_stem_bias1": replace(variant_of_recipe("default"), image_stem=(16, 32, 32), timestep_bias=1.0),
+    # a mask VAE of two levels: latent factor 2 instead of the plan's 4 (a latent grid twice as fine, same widths)
+    "default_factor2": replace(
+        variant_of_recipe("default"), mask_network=(("channels", (16, 32)), ("attention_levels", (False, False)))
+    ),
     "sample": LatentVariant(prediction_type="sample"),
     "v": LatentVariant(prediction_type="v_prediction"),
     "pixels_eps": LatentVariant(conditioning="image_pixels", shares=(0.0, 0.25, 0.75)),
@@ -375,7 +379,12 @@ def latent_parser(plan: dict[str, Any], variant: LatentVariant, device: torch.de
     if "base_width" in mask_args:  # rescale the plan's widths, keeping its number of levels (the latent factor)
         base, planned = mask_args.pop("base_width"), plan["mask_autoencoder"]["channels"]
         mask_args["channels"] = [int(c * base / planned[0]) for c in planned]
-    settings.update({f"mask_autoencoder#network_def#{key}": value for key, value in mask_args.items()})
+    settings.update(
+        {
+            f"mask_autoencoder#network_def#{key}": list(value) if isinstance(value, tuple) else value
+            for key, value in mask_args.items()
+        }
+    )
     if variant.denoiser_width != 1.0:
         settings["denoiser#network_def#channels"] = [
             int(round(c * variant.denoiser_width)) for c in plan["denoiser"]["channels"]

@@ -46,7 +46,7 @@ class CrossvalContext:
         overlays: Sequence[str] = (),
         **overrides: Any,
     ) -> CrossvalContext:
-        """Merge the bundle's settings with ``settings`` and ``overrides`` and load the plan (clear errors when
+        """Layer ``settings`` and ``overrides`` over the bundle's settings and load the plan (clear errors when
         unplanned)."""
         from monai.bundle import ConfigParser
 
