@@ -262,6 +262,8 @@ VARIANTS = {
     "default_bias3": replace(variant_of_recipe("default"), timestep_bias=3.0),
     "default_stem": replace(variant_of_recipe("default"), image_stem=(16, 32, 32)),
     "default_stem_bias1": replace(variant_of_recipe("default"), image_stem=(16, 32, 32), timestep_bias=1.0),
+    # the mask VAE trained on to a reconstruction Dice of 0.98 (the default stops at 0.95)
+    "default_vae98": replace(variant_of_recipe("default"), mask_stop_target=0.98),
     # a mask VAE of two levels: latent factor 2 instead of the plan's 4 (a latent grid twice as fine, same widths)
     "default_factor2": replace(
         variant_of_recipe("default"), mask_network=(("channels", (16, 32)), ("attention_levels", (False, False)))
