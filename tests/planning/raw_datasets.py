@@ -1,6 +1,7 @@
 """Small raw datasets built from crops of the real data in ../shared/data (test helpers, written under tmp paths).
 
-Used by ``tests/planning`` and ``tests/preprocessing`` (their ``conftest.py`` files load this module by path).
+Used by ``tests/planning`` and ``tests/preprocessing`` (``tests/conftest.py`` loads this module by path for their
+fixtures).
 """
 
 from __future__ import annotations
