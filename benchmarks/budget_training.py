@@ -391,18 +391,16 @@ def latent_parser(plan: dict[str, Any], variant: LatentVariant, device: torch.de
         settings["denoiser#network_def#channels"] = [
             int(round(c * variant.denoiser_width)) for c in plan["denoiser"]["channels"]
         ]
-    if variant.image_stem:  # the stem's features join the condition (PixelStemDenoiser wraps the network below)
-        settings["denoiser#network_def#image_latent_channels"] = (
-            "$medseglatdiff.networks.conditioning.condition_channels(@denoiser#conditioning,"
-            " @image_autoencoder#network_def#latent_channels, @num_channels, @denoiser#latent_factor, @spatial_dims)"
-            f" + {int(variant.image_stem[-1])}"
-        )
     parser = build_parser(
         "train.json",
         settings,
         dataset_dir=str(Path(plan["data_folder"]).parent),
         configuration=plan["configuration"],
     )
+    if variant.image_stem:  # the stem's features join the planned condition (PixelStemDenoiser wraps the network)
+        parser.parse(reset=True)
+        condition = int(parser.get_parsed_content("denoiser#network_def#image_latent_channels"))
+        parser["denoiser#network_def#image_latent_channels"] = condition + int(variant.image_stem[-1])
     parser.parse(reset=True)
     return parser
 

@@ -131,8 +131,7 @@ def build_parser(
     parser = ConfigParser()
     parser.read_config(_shared_config(config))
     parser.resolve_macro_and_relative_ids()  # stage macros -> copies; their relative ids resolve on parse
-    layers = [STAGE_DELTAS] if Path(config).name == "train.json" else []
-    for layer in [*layers, *overlays]:
+    for layer in [STAGE_DELTAS, *overlays]:
         for key, value in ConfigParser.load_config_file(_shared_config(layer)).items():
             merge_kv(parser, key, value)
     ids = layered_settings(settings, {k: v for k, v in values.items() if v is not None})

@@ -122,6 +122,12 @@ def test_the_latent_benchmark_is_built_from_the_training_config(demo_work) -> No
     assert parser.get_parsed_content("mask_autoencoder#network_def#num_res_blocks") == 1  # the variant's mask VAE
     wide = latent_parser(plan, VARIANTS["default_wide"], torch.device("cpu"))
     assert wide.get_parsed_content("denoiser#network_def#channels") == [2 * c for c in plan["denoiser"]["channels"]]
+    stem = latent_parser(plan, VARIANTS["default_stem"], torch.device("cpu"))
+    planned = latent_parser(plan, VARIANTS["default"], torch.device("cpu"))
+    assert (
+        stem.get_parsed_content("denoiser#network_def#image_latent_channels")
+        == planned.get_parsed_content("denoiser#network_def#image_latent_channels") + 32
+    ), "the stem's last width joins the planned condition"
 
     train, _ = fold_split(demo_work, plan, 0)
     loader = data_loader(
