@@ -41,7 +41,7 @@ def part_calls(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The planned configuration under ``tokens`` and the three timed calls of its latent sampler."""
     config = planned_configuration(size, "polyp", memory_gb, capped_planner(attention_tokens=tokens))
-    model = latent_segmenter(config).to(device).eval()
+    model = latent_segmenter(config, conditioning="image_latent").to(device).eval()  # the rule's measured networks
     image = torch.rand(1, int(config["num_channels"]), size, size, device=device)
     scheduler = sampling_scheduler(int(config["inference"]["num_inference_steps"]))
     calls = sampler_parts(model, config["latent_shape"], image, ensemble, scheduler)

@@ -43,7 +43,6 @@ from medseglatdiff.networks import (
     noise_scheduler,
 )
 from medseglatdiff.networks.conditioning import uses_image_latent
-from medseglatdiff.networks.pixel_stem import PixelStemDenoiser
 from medseglatdiff.planning.recipes import RECIPES
 from medseglatdiff.training import build_parser
 
@@ -202,8 +201,9 @@ class LatentVariant:
         warmup: share of the denoiser's budget with a linear learning-rate warm-up.
         grad_clip: gradient norm clipping (None: off).
         timestep_bias: training timesteps drawn with density ``~ (t / T) ** timestep_bias`` (0: uniform).
-        image_stem: widths of a full-resolution convolutional stem on the image pixels (``image_pixels`` only;
-            empty: none; :class:`medseglatdiff.networks.pixel_stem.PixelStemDenoiser`).
+        image_encoder: the denoiser's trainable image encoder (``image_pixels`` conditionings only;
+            :mod:`medseglatdiff.networks.image_encoder`): False for none, True for the plan's widths.
+        image_encoder_channels: other widths for it (empty: the plan's).
     """
 
     prediction_type: str = "epsilon"
@@ -218,7 +218,8 @@ class LatentVariant:
     mask_network: tuple[tuple[str, Any], ...] = ()
     mask_stop_target: float | None = None
     timestep_bias: float = 0.0
-    image_stem: tuple[int, ...] = ()
+    image_encoder: bool = False
+    image_encoder_channels: tuple[int, ...] = ()
 
     def mask_network_overrides(self) -> dict[str, Any]:
         return dict(self.mask_network)
@@ -251,6 +252,7 @@ def variant_of_recipe(name: str, shares: tuple[float, float, float] = (0.25, 0.2
         warmup=recipe.warmup_fraction,
         grad_clip=recipe.grad_clip or None,
         mask_stop_target=MASK_STOP_TARGET,
+        image_encoder=recipe.image_encoder,
     )
 
 
@@ -260,8 +262,9 @@ VARIANTS = {
     "default_wide": replace(variant_of_recipe("default"), denoiser_width=2.0),
     "default_bias1": replace(variant_of_recipe("default"), timestep_bias=1.0),
     "default_bias3": replace(variant_of_recipe("default"), timestep_bias=3.0),
-    "default_stem": replace(variant_of_recipe("default"), image_stem=(16, 32, 32)),
-    "default_stem_bias1": replace(variant_of_recipe("default"), image_stem=(16, 32, 32), timestep_bias=1.0),
+    # the default without its image encoder (the default recipe before the encoder), and with a narrower one
+    "default_no_encoder": replace(variant_of_recipe("default"), image_encoder=False),
+    "default_encoder16": replace(variant_of_recipe("default"), image_encoder_channels=(16, 32, 64)),
     # the mask VAE trained on to a reconstruction Dice of 0.98 (the default stops at 0.95)
     "default_vae98": replace(variant_of_recipe("default"), mask_stop_target=0.98),
     # a mask VAE of two levels: latent factor 2 instead of the plan's 4 (a latent grid twice as fine, same widths)
@@ -391,16 +394,16 @@ def latent_parser(plan: dict[str, Any], variant: LatentVariant, device: torch.de
         settings["denoiser#network_def#channels"] = [
             int(round(c * variant.denoiser_width)) for c in plan["denoiser"]["channels"]
         ]
+    if not variant.image_encoder:
+        settings["denoiser#image_encoder_channels"] = []
+    elif variant.image_encoder_channels:
+        settings["denoiser#image_encoder_channels"] = list(variant.image_encoder_channels)
     parser = build_parser(
         "train.json",
         settings,
         dataset_dir=str(Path(plan["data_folder"]).parent),
         configuration=plan["configuration"],
     )
-    if variant.image_stem:  # the stem's features join the planned condition (PixelStemDenoiser wraps the network)
-        parser.parse(reset=True)
-        condition = int(parser.get_parsed_content("denoiser#network_def#image_latent_channels"))
-        parser["denoiser#network_def#image_latent_channels"] = condition + int(variant.image_stem[-1])
     parser.parse(reset=True)
     return parser
 
@@ -432,16 +435,6 @@ def train_latent(
     image_ae = parser.get_parsed_content("image_autoencoder#network") if uses_latent else None
     mask_ae = parser.get_parsed_content("mask_autoencoder#network")
     denoiser = parser.get_parsed_content("denoiser#network")
-    if variant.image_stem:
-        factor = int(parser.get_parsed_content("denoiser#latent_factor"))
-        denoiser = PixelStemDenoiser(
-            denoiser,
-            int(plan["spatial_dims"]),
-            mask_ae.latent_channels,
-            int(plan["num_channels"]),
-            factor,
-            variant.image_stem,
-        ).to(device)
     shares = list(shares if shares is not None else variant.shares)
     if not uses_latent:
         shares = [0.0, shares[1], shares[2] + shares[0]]

@@ -26,6 +26,7 @@ from medseglatdiff.networks import (
     latent_denoiser,
     mask_autoencoder,
 )
+from medseglatdiff.networks.conditioning import condition_channels, latent_factor_of, uses_image_pixels
 from medseglatdiff.planning.planner import Planner
 from medseglatdiff.planning.plans_io import strip_reasons
 
@@ -170,16 +171,32 @@ def denoiser_kwargs(block: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def latent_segmenter(config: dict[str, Any], num_channels: int | None = None) -> LatentDiffusionSegmenter:
-    """The three planned networks (untrained) with unit latent scale factors, ready to sample or train."""
+def latent_segmenter(
+    config: dict[str, Any], num_channels: int | None = None, conditioning: str | None = None
+) -> LatentDiffusionSegmenter:
+    """The three planned networks (untrained) with unit latent scale factors, ready to sample or train.
+
+    ``conditioning`` (default: the plan's recipe) decides the denoiser's condition, as ``configs/train.json`` does:
+    the image's space-to-depth pixels and the planned image encoder for the ``image_pixels`` conditionings, the
+    image autoencoder's latent for the published one.
+    """
     channels = int(num_channels if num_channels is not None else config["num_channels"])
     dims = int(config["spatial_dims"])
+    conditioning = conditioning or str(config["denoiser"].get("conditioning", "image_latent"))
     image_ae = image_autoencoder(dims, channels, **autoencoder_kwargs(config["image_autoencoder"]))
     mask_ae = mask_autoencoder(dims, **autoencoder_kwargs(config["mask_autoencoder"]))
+    factor = latent_factor_of(mask_ae)
+    pixels = uses_image_pixels(conditioning)
     denoiser = latent_denoiser(
-        dims, mask_ae.latent_channels, image_ae.latent_channels, **denoiser_kwargs(config["denoiser"])
+        dims,
+        mask_ae.latent_channels,
+        condition_channels(conditioning, image_ae.latent_channels, channels, factor, dims),
+        **denoiser_kwargs(config["denoiser"]),
+        image_encoder_channels=config["denoiser"].get("image_encoder_channels", []) if pixels else [],
+        image_channels=channels,
+        latent_factor=factor,
     )
-    return LatentDiffusionSegmenter(image_ae, mask_ae, denoiser, LatentScaling(1.0, 1.0))
+    return LatentDiffusionSegmenter(image_ae, mask_ae, denoiser, LatentScaling(1.0, 1.0), conditioning=conditioning)
 
 
 def describe(config: dict[str, Any]) -> dict[str, Any]:
@@ -196,6 +213,8 @@ def describe(config: dict[str, Any]) -> dict[str, Any]:
         ],
         "denoiser_channels": config["denoiser"]["network"]["channels"],
         "denoiser_attention_levels": config["denoiser"]["network"]["attention_levels"],
+        "conditioning": config["denoiser"].get("conditioning", "image_latent"),
+        "image_encoder_channels": config["denoiser"].get("image_encoder_channels", []),
         "batch_sizes": [config[s]["batch_size"] for s in ("image_autoencoder", "mask_autoencoder", "denoiser")],
         "num_inference_steps": config["inference"]["num_inference_steps"],
         "ensemble_size": config["inference"]["num_samples"],

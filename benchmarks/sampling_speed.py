@@ -55,7 +55,9 @@ from benchmarks.common import (
 )
 from benchmarks.planned import capped_planner, describe, latent_segmenter, planned_configuration
 from medseglatdiff.errors import MedsegError
-from medseglatdiff.networks import decode_masks, encode_images, sampling_scheduler
+from medseglatdiff.networks import decode_masks, sampling_scheduler
+from medseglatdiff.networks.conditioning import image_condition, latent_factor_of
+from medseglatdiff.networks.image_encoder import sampling_network
 
 METHODS = ("latent", "pixel", "pixel_planner")
 
@@ -78,15 +80,19 @@ def denoising_step(denoiser: torch.nn.Module, scheduler: Any, latents: torch.Ten
 def sampler_parts(
     model: Any, latent_shape: Sequence[int], image: torch.Tensor, ensemble: int, scheduler: Any
 ) -> dict[str, Any]:
-    """The latent sampler's parts as calls: ``encode_s`` (the image), ``decode_s`` (``ensemble`` masks), ``step_s``
-    (one DDIM step)."""
+    """The latent sampler's parts as calls: ``encode_s`` (the image's condition, once: the image autoencoder's
+    latent, or the pixels and the denoiser's image encoder), ``decode_s`` (``ensemble`` masks), ``step_s`` (one DDIM
+    step)."""
     device = image.device
+    factor = latent_factor_of(model.mask_autoencoder)
     latents = torch.randn(ensemble, model.mask_autoencoder.latent_channels, *latent_shape, device=device)
-    condition = torch.randn(ensemble, model.image_autoencoder.latent_channels, *latent_shape, device=device)
 
     @torch.no_grad()
     def encode() -> Any:
-        return encode_images(model.image_autoencoder, image)
+        condition = image_condition(image, model.conditioning, factor, model.image_autoencoder)
+        return sampling_network(model.denoiser, condition)
+
+    network, condition = encode()
 
     @torch.no_grad()
     def decode() -> Any:
@@ -95,7 +101,7 @@ def sampler_parts(
     return {
         "encode_s": encode,
         "decode_s": decode,
-        "step_s": denoising_step(model.denoiser, scheduler, latents, condition),
+        "step_s": denoising_step(network, scheduler, latents, condition.repeat_interleave(ensemble, dim=0)),
     }
 
 

@@ -82,7 +82,7 @@ def benchmark_size(
     """Step times and peak memory of the three latent stages and the pixel-space denoiser at one image size."""
     config = planned_configuration(size, kind, memory_gb, capped_planner(max_width))
     channels = int(config["num_channels"])
-    model = latent_segmenter(config).to(device)
+    model = latent_segmenter(config, conditioning="image_latent").to(device)  # the three stages as published
     pixel_plans = {
         "pixel": pixel_denoiser_plan(
             config["patch_size"],

@@ -6,8 +6,9 @@ Three conditionings, one name each (the plan's ``denoiser.conditioning``):
   scale factor. The denoiser only sees what an autoencoder trained to *reconstruct* the image kept.
 - ``"image_pixels"``: the normalised image itself, rearranged onto the latent grid (space-to-depth: each
   ``f x f`` block of pixels becomes ``C * f**d`` channels of one latent position; lossless). The denoiser's
-  first layers become a trainable image encoder, trained with the denoiser for the segmentation (as SDSeg's
-  trainable condition encoder), and no image autoencoder is needed.
+  trainable layers encode it for the segmentation (as SDSeg's trainable condition encoder): its first
+  convolution, or the full-resolution image encoder of :mod:`medseglatdiff.networks.image_encoder` in front of it
+  (the default recipe). No image autoencoder is needed.
 - ``"image_latent_and_pixels"``: both, concatenated on channels.
 
 The shapes: images ``(B, C, *spatial)`` -> condition ``(B, c, *spatial / f)`` with ``f`` the mask VAE's
@@ -114,7 +115,7 @@ def describe(conditioning: str, spatial: Sequence[int] | None = None) -> str:
     text = {
         "image_latent": "the frozen image autoencoder's latent (the published method)",
         "image_pixels": "the image's pixels on the latent grid (space-to-depth), "
-        "encoded by the denoiser's trainable first layers",
+        "encoded by the denoiser's trainable layers (its image encoder, when planned)",
         "image_latent_and_pixels": "the image autoencoder's latent and the image's pixels (space-to-depth)",
     }[check_conditioning(conditioning)]
     return text if spatial is None else f"{text}, latent grid {tuple(spatial)}"

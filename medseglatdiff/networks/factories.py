@@ -2,10 +2,11 @@
 
 Each takes plain arguments (the adapter in :mod:`medseglatdiff.training.plans` maps ``plans.json`` onto them)
 and returns MONAI's own classes: :class:`~monai.networks.nets.AutoencoderKL` for the image autoencoder and the
-mask VAE, :class:`~monai.networks.nets.DiffusionModelUNet` for the latent denoiser, and
+mask VAE, :class:`~monai.networks.nets.DiffusionModelUNet` for the latent denoiser (behind a trainable image
+encoder when planned, :mod:`medseglatdiff.networks.image_encoder`), and
 :class:`~monai.networks.schedulers.DDPMScheduler` / :class:`~monai.networks.schedulers.DDIMScheduler`.
 What the factories add is only what is awkward in a config: a GroupNorm group count that divides every
-width, attention flags defaulting to "none", and the denoiser's input width (mask latent + image latent).
+width, attention flags defaulting to "none", and the denoiser's input width (mask latent + condition).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import torch
 from monai.networks.nets import AutoencoderKL, DiffusionModelUNet
 from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
 from torch import nn
+
+from medseglatdiff.networks.image_encoder import EncodedConditionDenoiser
 
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 
@@ -152,11 +155,17 @@ def latent_denoiser(
     num_res_blocks: int | Sequence[int] = 1,
     num_head_channels: int | Sequence[int] = 8,
     norm_num_groups: int | None = None,
-) -> DiffusionModelUNet:
+    image_encoder_channels: Sequence[int] = (),
+    image_channels: int = 0,
+    latent_factor: int = 1,
+) -> nn.Module:
     """The latent denoiser: input = noisy mask latent concatenated (on channels) with the condition.
 
     It predicts the noise, the clean latent or the velocity of the mask latent (the schedulers' ``prediction_type``),
-    so ``out_channels = mask_latent_channels``.
+    so ``out_channels = mask_latent_channels``. With ``image_encoder_channels`` it is a MONAI ``DiffusionModelUNet``
+    behind a trainable image encoder
+    (:class:`~medseglatdiff.networks.image_encoder.EncodedConditionDenoiser`, same inputs and outputs); without,
+    the ``DiffusionModelUNet`` itself.
 
     Args:
         spatial_dims: 2 or 3.
@@ -169,8 +178,22 @@ def latent_denoiser(
         num_res_blocks: residual blocks per level.
         num_head_channels: channels per attention head (one int, or one per level).
         norm_num_groups: GroupNorm groups (default: :func:`norm_groups_for` ``channels``).
+        image_encoder_channels: widths of the image encoder, full resolution down to the latent grid
+            (``log2(latent_factor) + 1`` levels; empty: no encoder). Needs a condition that ends with the image's
+            space-to-depth pixels (``image_pixels`` conditionings).
+        image_channels: the image's channels (with an encoder).
+        latent_factor: the mask VAE's downsampling factor (with an encoder).
     """
     channels = tuple(int(c) for c in channels)
+    encoder = tuple(int(c) for c in image_encoder_channels or ())
+    if encoder and int(image_channels) < 1:
+        raise ValueError("an image encoder (image_encoder_channels) needs image_channels >= 1")
+    if encoder and int(image_latent_channels) < int(image_channels) * int(latent_factor) ** int(spatial_dims):
+        raise ValueError(
+            f"an image encoder reads the image's space-to-depth pixels ({image_channels} x {latent_factor}^"
+            f"{spatial_dims} channels) at the end of the condition, which has only {image_latent_channels} channels: "
+            "use the image_pixels conditioning"
+        )
     if not isinstance(num_head_channels, int):
         if len(num_head_channels) != len(channels):
             raise ValueError(
@@ -178,9 +201,9 @@ def latent_denoiser(
                 "give one per level or a single int"
             )
         num_head_channels = tuple(max(int(h), 1) for h in num_head_channels)
-    return DiffusionModelUNet(
+    unet = DiffusionModelUNet(
         spatial_dims=spatial_dims,
-        in_channels=int(mask_latent_channels) + int(image_latent_channels),
+        in_channels=int(mask_latent_channels) + int(image_latent_channels) + (encoder[-1] if encoder else 0),
         out_channels=int(mask_latent_channels),
         channels=channels,
         attention_levels=_attention(attention_levels, len(channels)),
@@ -188,6 +211,9 @@ def latent_denoiser(
         num_head_channels=num_head_channels,
         norm_num_groups=norm_num_groups or norm_groups_for(channels),
     )
+    if not encoder:
+        return unet
+    return EncodedConditionDenoiser(unet, spatial_dims, int(image_channels), int(latent_factor), encoder)
 
 
 def noise_scheduler(

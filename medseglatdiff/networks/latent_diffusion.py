@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import torch
 from monai.inferers import DiffusionInferer
-from monai.networks.nets import AutoencoderKL, DiffusionModelUNet
+from monai.networks.nets import AutoencoderKL
 from monai.networks.schedulers import Scheduler
 from torch import nn
 
 from medseglatdiff.networks.conditioning import check_conditioning, image_condition, latent_factor_of, uses_image_latent
 from medseglatdiff.networks.factories import mask_probabilities
+from medseglatdiff.networks.image_encoder import sampling_network
 
 
 def scale_factor(latents: torch.Tensor) -> float:
@@ -82,7 +83,7 @@ def decode_masks(
 def sample_masks(
     image_autoencoder: AutoencoderKL | None,
     mask_autoencoder: AutoencoderKL,
-    denoiser: DiffusionModelUNet,
+    denoiser: nn.Module,
     scaling: LatentScaling,
     images: torch.Tensor,
     scheduler: Scheduler,
@@ -103,7 +104,7 @@ def sample_masks(
         image_autoencoder: its encoder's posterior mean (times ``scaling.image``) is the ``image_latent``
             condition; may be None for ``conditioning="image_pixels"``.
         mask_autoencoder: its decoder turns denoised latents (divided by ``scaling.mask``) into logits.
-        denoiser: the latent denoiser.
+        denoiser: the latent denoiser (an image encoder in front of it encodes each image once).
         scaling: the latent scale factors (must be set).
         images: ``(B, C, *spatial)`` normalised images; spatial sizes divisible by the networks' factors.
         scheduler: a sampling scheduler with its timesteps set (see ``networks.sampling_scheduler``).
@@ -118,8 +119,9 @@ def sample_masks(
         images, conditioning, latent_factor_of(mask_autoencoder), image_autoencoder, scaling.image.to(images.device)
     )
     batch = images.shape[0]
-    repeated = condition.repeat_interleave(num_samples, dim=0)  # (B*N, c, ...), image-major
     mask_channels = int(denoiser.out_channels)
+    denoiser, condition = sampling_network(denoiser, condition)  # a trainable image encoder runs once per image
+    repeated = condition.repeat_interleave(num_samples, dim=0)  # (B*N, c, ...), image-major
     inferer = DiffusionInferer(scheduler)
     chunk = max_batch or repeated.shape[0]
     probabilities = []
@@ -150,7 +152,7 @@ class LatentDiffusionSegmenter(nn.Module):
         self,
         image_autoencoder: AutoencoderKL | None,
         mask_autoencoder: AutoencoderKL,
-        denoiser: DiffusionModelUNet,
+        denoiser: nn.Module,
         scaling: LatentScaling | None = None,
         conditioning: str = "image_latent",
     ) -> None:

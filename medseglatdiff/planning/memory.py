@@ -149,6 +149,35 @@ def denoiser_memory(
     return _measure(build, DENOISER_CALIBRATION)
 
 
+@lru_cache(maxsize=512)
+def image_encoder_memory(
+    spatial_dims: int, in_channels: int, channels: tuple[int, ...], patch_size: tuple[int, ...]
+) -> MemoryEstimate:
+    """Training memory of the denoiser's image encoder (``medseglatdiff.networks.image_encoder.ImageEncoder``: per
+    level MONAI's ``UnetBasicBlock``, the first at full resolution, then stride 2) on one ``patch_size`` image."""
+    from monai.networks.blocks import UnetBasicBlock
+
+    def build() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+        act = ("leakyrelu", {"inplace": True, "negative_slope": 0.01})
+        widths = [in_channels, *channels]
+        blocks = [
+            UnetBasicBlock(spatial_dims, widths[i], widths[i + 1], 3, 1 if i == 0 else 2, "instance", act)
+            for i in range(len(channels))
+        ]
+        return torch.nn.Sequential(*blocks), (torch.empty(1, in_channels, *patch_size),)
+
+    return _measure(build, AUTOENCODER_CALIBRATION)  # full-resolution convolutions, like the autoencoders
+
+
+def combined(*estimates: MemoryEstimate) -> MemoryEstimate:
+    """One estimate for networks trained together (their calibrated bytes added; calibration 1)."""
+    return MemoryEstimate(
+        int(sum(e.calibration * e.fixed_bytes for e in estimates)),
+        int(sum(e.calibration * e.per_sample_bytes for e in estimates)),
+        1.0,
+    )
+
+
 def largest_batch(estimate: MemoryEstimate, memory_gb: float) -> int:
     """How many samples fit the budget (0 when not even one does)."""
     room = usable_bytes(memory_gb) / estimate.calibration - estimate.fixed_bytes

@@ -21,8 +21,10 @@ from medseglatdiff.errors import MedsegError
 from medseglatdiff.planning.memory import (
     MemoryEstimate,
     autoencoder_memory,
+    combined,
     default_memory_gb,
     denoiser_memory,
+    image_encoder_memory,
     largest_batch,
     shape_tuple,
 )
@@ -99,6 +101,11 @@ class Planner(PlanningRules):
     MASK_AUTOENCODER_WIDTHS = {2: (16,), 3: (16,)}
     MASK_AUTOENCODER_RES_BLOCKS = 1
     DENOISER_WIDTHS = {2: (128, 64, 32), 3: (64, 32, 16)}
+    # the image encoder in front of the denoiser (recipes with image_encoder): base width at full resolution, doubled
+    # per halving (nnU-Net's 32; measured against 16 on Kvasir-SEG, docs/benchmarks.md: equal at 5 CPU-minutes,
+    # 0.799 vs 0.788 at 15)
+    IMAGE_ENCODER_BASE_WIDTH = 32
+    IMAGE_ENCODER_MAX_WIDTH = 256
     TARGET_BATCH = {"autoencoder": {2: 8, 3: 2}, "denoiser": {2: 16, 3: 4}}
 
     def __init__(self, fingerprint: Mapping[str, Any], memory_gb: float | None = None, recipe: str = "default") -> None:
@@ -157,6 +164,21 @@ class Planner(PlanningRules):
             min(self.NUM_HEAD_CHANNELS, w) if a or i == last else 0 for i, (w, a) in enumerate(zip(widths, attention))
         ]
 
+    def determine_image_encoder_channels(self, latent_factor: int) -> Decision:
+        """Widths of the denoiser's image encoder, full resolution down to the latent grid (none if the recipe has
+        no encoder)."""
+        if not self.recipe.image_encoder:
+            reason = RECIPE_REASONS[self.recipe_name]["image_encoder"]
+            return Decision([], f"recipe {self.recipe_name!r}: {reason}")
+        levels = int(round(math.log2(latent_factor))) + 1
+        widths = [min(self.IMAGE_ENCODER_BASE_WIDTH * 2**i, self.IMAGE_ENCODER_MAX_WIDTH) for i in range(levels)]
+        return Decision(
+            widths,
+            f"{levels} levels (full resolution to the latent grid at factor {latent_factor}), two 3x3 convolutions "
+            f"each, base width {self.IMAGE_ENCODER_BASE_WIDTH} doubling per halving; recipe {self.recipe_name!r}: "
+            f"{RECIPE_REASONS[self.recipe_name]['image_encoder']}",
+        )
+
     def determine_num_res_blocks(self, spatial_dims: int) -> Decision:
         blocks = 2 if spatial_dims == 2 else 1
         return Decision(
@@ -211,12 +233,14 @@ class Planner(PlanningRules):
                 shape_tuple(patch),
             )
 
+        encoder = tuple(self.determine_image_encoder_channels(factor).value)
+
         def unet(base: int) -> MemoryEstimate:
             widths = self.determine_widths(base, levels)
             heads = tuple(self.determine_head_channels(widths, attention))
-            return denoiser_memory(
+            network = denoiser_memory(
                 dims,
-                mask_latent + image_latent,
+                mask_latent + image_latent + (encoder[-1] if encoder else 0),
                 mask_latent,
                 tuple(widths),
                 attention,
@@ -225,6 +249,9 @@ class Planner(PlanningRules):
                 min(32, base),
                 shape_tuple(latent),
             )
+            if not encoder:
+                return network
+            return combined(network, image_encoder_memory(dims, channels, encoder, shape_tuple(patch)))
 
         return Networks(
             patch,
@@ -418,6 +445,7 @@ class Planner(PlanningRules):
             "denoiser": block(
                 {
                     "network": Decision(unet_net, "MONAI DiffusionModelUNet arguments on the latent grid"),
+                    "image_encoder_channels": self.determine_image_encoder_channels(factor.value),
                     "batch_size": unet_batch,
                     **self.determine_denoiser_recipe(),
                 }

@@ -21,7 +21,10 @@ STAGES = ("image_autoencoder", "mask_autoencoder", "denoiser")
 
 
 def first_input_channels(network: torch.nn.Module) -> int:
-    """Input channels of ``network``: those of its first convolution's weight."""
+    """Input channels of ``network``: its ``in_channels`` where it says (a denoiser behind an image encoder), else
+    those of its first convolution's weight."""
+    if isinstance(getattr(network, "in_channels", None), int):
+        return int(network.in_channels)
     for parameter in network.parameters():
         if parameter.ndim >= 3:
             return int(parameter.shape[1])

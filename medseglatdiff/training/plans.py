@@ -121,8 +121,9 @@ def training_plan(dataset_dir: str | os.PathLike, configuration: str | None = No
             "attention_levels": list(denoiser["attention_levels"]),
             "num_res_blocks": denoiser["num_res_blocks"],
             "num_head_channels": [max(int(h), 1) for h in denoiser["num_head_channels"]],
+            "image_encoder_channels": [int(c) for c in config["denoiser"].get("image_encoder_channels", [])],
             "batch_size": int(config["denoiser"]["batch_size"]),
-            **{k: v for k, v in recipe.items() if k != "prediction_type"},
+            **{k: v for k, v in recipe.items() if k in DENOISER_KEYS},
         },
         "diffusion": {
             **{k: config["diffusion"][k] for k in ("num_train_timesteps", "schedule", "beta_start", "beta_end")},

@@ -22,9 +22,15 @@ from medseglatdiff.networks import sampling_scheduler
 def test_planned_networks_follow_the_object_sizes(kind, factor):
     config = planned_configuration(64, kind, memory_gb=24, planner=capped_planner(max_width=32))
     assert config["patch_size"] == [64, 64] and config["latent_factor"] == factor  # polyps: 8.7 px, nodules: 4.65 px
-    model = latent_segmenter(config)
+    model = latent_segmenter(config)  # the plan's recipe: image pixels (space-to-depth) and the image encoder
+    channels = 3 if kind == "polyp" else 1
+    assert model.conditioning == "image_pixels"
+    assert model.denoiser.in_channels == model.mask_autoencoder.latent_channels + channels * factor**2
+    assert len(model.denoiser.encoder) == factor.bit_length()  # one encoder level per halving, plus full resolution
+    published = latent_segmenter(config, conditioning="image_latent")  # as the speed benchmarks 1b time the stages
     assert (
-        model.denoiser.in_channels == model.image_autoencoder.latent_channels + model.mask_autoencoder.latent_channels
+        published.denoiser.in_channels
+        == published.image_autoencoder.latent_channels + published.mask_autoencoder.latent_channels
     )
 
 
@@ -122,12 +128,14 @@ def test_the_latent_benchmark_is_built_from_the_training_config(demo_work) -> No
     assert parser.get_parsed_content("mask_autoencoder#network_def#num_res_blocks") == 1  # the variant's mask VAE
     wide = latent_parser(plan, VARIANTS["default_wide"], torch.device("cpu"))
     assert wide.get_parsed_content("denoiser#network_def#channels") == [2 * c for c in plan["denoiser"]["channels"]]
-    stem = latent_parser(plan, VARIANTS["default_stem"], torch.device("cpu"))
     planned = latent_parser(plan, VARIANTS["default"], torch.device("cpu"))
-    assert (
-        stem.get_parsed_content("denoiser#network_def#image_latent_channels")
-        == planned.get_parsed_content("denoiser#network_def#image_latent_channels") + 32
-    ), "the stem's last width joins the planned condition"
+    encoder = planned.get_parsed_content("denoiser#network_def#image_encoder_channels")
+    assert encoder == plan["denoiser"]["image_encoder_channels"] != []
+    assert type(planned.get_parsed_content("denoiser#network")).__name__ == "EncodedConditionDenoiser"
+    plain = latent_parser(plan, VARIANTS["default_no_encoder"], torch.device("cpu"))
+    assert plain.get_parsed_content("denoiser#network_def#image_encoder_channels") == []
+    narrower = latent_parser(plan, VARIANTS["default_encoder16"], torch.device("cpu"))
+    assert narrower.get_parsed_content("denoiser#network_def#image_encoder_channels")[0] == 16
 
     train, _ = fold_split(demo_work, plan, 0)
     loader = data_loader(

@@ -31,9 +31,12 @@ def test_brats_bundle_runs_in_3d(brats_work: Path, tmp_path: Path, tiny) -> None
         "not on the image autoencoder" in json.loads((out / "image_autoencoder" / "done.json").read_text())["skipped"]
     )
     weights = torch.load(out / "denoiser" / "model.pt", weights_only=True)["network"]
-    conv = next(v for k, v in weights.items() if k.endswith("weight") and v.ndim > 2)
+    conv = next(v for k, v in weights.items() if k.startswith("unet.") and k.endswith("weight") and v.ndim > 2)
+    encoder = [v for k, v in weights.items() if k.startswith("encoder.") and k.endswith("weight") and v.ndim > 2]
     assert conv.ndim == 5  # 3D convolutions: (out, in, x, y, z)
-    assert conv.shape[1] == 1 + 2 * 2**3  # mask latent + FLAIR and T1c, space-to-depth by the latent factor 2
+    assert encoder[0].shape[1] == 2  # the image encoder reads FLAIR and T1c at full resolution
+    # mask latent + FLAIR and T1c space-to-depth by the latent factor 2 + the encoder's features on the latent grid
+    assert conv.shape[1] == 1 + 2 * 2**3 + encoder[-1].shape[0]
     plan = json.loads((brats_work / "plans.json").read_text())
     assert list(plan["configurations"]) == ["3d"]
     # BraTS' four tumour classes (labels 0..4): a one-hot mask VAE with a background channel, softmax

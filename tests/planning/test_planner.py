@@ -147,6 +147,13 @@ def test_recipes_set_the_denoiser_levers_with_reasons(fingerprints):
     mask, image = default["mask_autoencoder"]["network"], default["image_autoencoder"]["network"]
     assert mask["channels"][0] == 16 < image["channels"][0] and mask["num_res_blocks"] == 1
     assert not mask["with_encoder_nonlocal_attn"] and not mask["with_decoder_nonlocal_attn"]
+    # the default's image encoder: one level per halving from the image to the latent grid, base 32 doubling
+    levels = int(default["latent_factor"]).bit_length()  # log2(factor) + 1
+    assert default["denoiser"]["image_encoder_channels"] == [32 * 2**i for i in range(levels)]
+    assert "full resolution to the latent grid" in default["denoiser"]["reasons"]["image_encoder_channels"]
+    assert published["denoiser"]["image_encoder_channels"] == []
+    # and the memory estimate counts it (full-resolution activations)
+    assert default["memory"]["denoiser_gib"] > published["memory"]["denoiser_gib"]
     with pytest.raises(MedsegError, match="unknown denoiser recipe"):
         Planner(fingerprints["kvasir"], 4, recipe="fastest")
 
