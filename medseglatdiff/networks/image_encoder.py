@@ -9,8 +9,8 @@ stride 2. :class:`EncodedConditionDenoiser` runs it on the image pixels of the d
 ``concat(noisy latent, condition, encoder features)`` to MONAI's ``DiffusionModelUNet``; the encoder is trained with
 the denoiser, end to end, by the diffusion loss (SDSeg's trainable condition encoder, made multi-level).
 
-Measured on Kvasir-SEG at 64 px, 280 CPU-seconds of denoiser training (docs/benchmarks.md): Dice 0.681 without
-an encoder, 0.774 with widths 32-64-128, against 0.761 for a DynUNet trained alone for the same time.
+Measured on Kvasir-SEG at 64 px with 15 CPU-minutes per method (docs/benchmarks.md): Dice 0.798 with widths
+32-64-128 against 0.772 for a DynUNet trained alone for the same time (0.726-0.730 without the encoder).
 
 The network keeps the UNet's contract (``forward(x, timesteps)`` with ``x`` the noisy latent and the raw condition),
 so training through MONAI's ``DiffusionInferer``, the weight average and export are unchanged. Sampling encodes

@@ -102,8 +102,8 @@ class Planner(PlanningRules):
     MASK_AUTOENCODER_RES_BLOCKS = 1
     DENOISER_WIDTHS = {2: (128, 64, 32), 3: (64, 32, 16)}
     # the image encoder in front of the denoiser (recipes with image_encoder): base width at full resolution, doubled
-    # per halving (nnU-Net's 32; measured against 16 on Kvasir-SEG, docs/benchmarks.md: equal at 5 CPU-minutes,
-    # 0.799 vs 0.788 at 15)
+    # per halving (nnU-Net's 32; against 16 in the screening loop on Kvasir-SEG, docs/benchmarks.md: equal at 280
+    # CPU-s of denoiser training, 0.799 vs 0.788 at 880)
     IMAGE_ENCODER_BASE_WIDTH = 32
     IMAGE_ENCODER_MAX_WIDTH = 256
     TARGET_BATCH = {"autoencoder": {2: 8, 3: 2}, "denoiser": {2: 16, 3: 4}}

@@ -84,7 +84,7 @@ REASONS = {
         "grad_clip": "no gradient clipping (measured together with the EMA, above)",
         "image_encoder": "a trainable convolutional encoder from the full-resolution image to the latent grid, trained "
         "with the denoiser: without it the denoiser's only image processing below the latent resolution is its first "
-        "convolution over space-to-depth pixels (Kvasir-SEG, 280 CPU-s of denoiser training: Dice 0.68 -> 0.78)",
+        "convolution over space-to-depth pixels (Kvasir-SEG, 15 CPU-min: Dice 0.73 -> 0.80, above a DynUNet's 0.77)",
     },
 }
 
