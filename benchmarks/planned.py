@@ -26,7 +26,8 @@ from medseglatdiff.networks import (
     latent_denoiser,
     mask_autoencoder,
 )
-from medseglatdiff.networks.conditioning import condition_channels, latent_factor_of, uses_image_pixels
+from medseglatdiff.networks.conditioning import condition_channels, latent_factor_of
+from medseglatdiff.networks.image_encoder import fitted_encoder_channels
 from medseglatdiff.planning.planner import Planner
 from medseglatdiff.planning.plans_io import strip_reasons
 
@@ -186,13 +187,13 @@ def latent_segmenter(
     image_ae = image_autoencoder(dims, channels, **autoencoder_kwargs(config["image_autoencoder"]))
     mask_ae = mask_autoencoder(dims, **autoencoder_kwargs(config["mask_autoencoder"]))
     factor = latent_factor_of(mask_ae)
-    pixels = uses_image_pixels(conditioning)
+    planned_encoder = config["denoiser"].get("image_encoder_channels", [])
     denoiser = latent_denoiser(
         dims,
         mask_ae.latent_channels,
         condition_channels(conditioning, image_ae.latent_channels, channels, factor, dims),
         **denoiser_kwargs(config["denoiser"]),
-        image_encoder_channels=config["denoiser"].get("image_encoder_channels", []) if pixels else [],
+        image_encoder_channels=fitted_encoder_channels(planned_encoder, factor, conditioning),
         image_channels=channels,
         latent_factor=factor,
     )

@@ -26,7 +26,7 @@ import torch
 from monai.networks.blocks import UnetBasicBlock
 from torch import nn
 
-from medseglatdiff.networks.conditioning import space_to_depth
+from medseglatdiff.networks.conditioning import space_to_depth, uses_image_pixels
 
 ENCODER_ACTIVATION = ("leakyrelu", {"inplace": True, "negative_slope": 0.01})
 
@@ -55,12 +55,12 @@ def encoder_levels(latent_factor: int) -> int:
     return int(levels) + 1
 
 
-def fitted_encoder_channels(planned: Sequence[int], latent_factor: int) -> list[int]:
+def fitted_encoder_channels(planned: Sequence[int], latent_factor: int, conditioning: str | None = None) -> list[int]:
     """The planned encoder widths for a grid of ``latent_factor``: the first ``log2(factor) + 1`` of them, doubled
-    on from the last where more levels are needed (a mask VAE given more or fewer levels than planned); empty stays
-    empty (no encoder)."""
+    on from the last where more levels are needed (a mask VAE given more or fewer levels than planned). Empty (no
+    encoder) when none is planned or when ``conditioning`` gives the denoiser no image pixels to encode."""
     widths = [int(c) for c in planned]
-    if not widths:
+    if not widths or (conditioning is not None and not uses_image_pixels(conditioning)):
         return []
     levels = encoder_levels(latent_factor)
     while len(widths) < levels:

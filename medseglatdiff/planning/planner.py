@@ -101,11 +101,6 @@ class Planner(PlanningRules):
     MASK_AUTOENCODER_WIDTHS = {2: (16,), 3: (16,)}
     MASK_AUTOENCODER_RES_BLOCKS = 1
     DENOISER_WIDTHS = {2: (128, 64, 32), 3: (64, 32, 16)}
-    # the image encoder in front of the denoiser (recipes with image_encoder): base width at full resolution, doubled
-    # per halving (nnU-Net's 32; against 16 in the screening loop on Kvasir-SEG, docs/benchmarks.md: equal at 280
-    # CPU-s of denoiser training, 0.799 vs 0.788 at 880)
-    IMAGE_ENCODER_BASE_WIDTH = 32
-    IMAGE_ENCODER_MAX_WIDTH = 256
     TARGET_BATCH = {"autoencoder": {2: 8, 3: 2}, "denoiser": {2: 16, 3: 4}}
 
     def __init__(self, fingerprint: Mapping[str, Any], memory_gb: float | None = None, recipe: str = "default") -> None:
@@ -156,33 +151,19 @@ class Planner(PlanningRules):
     def available_configurations(self) -> list[str]:
         return ["3d", "2d"] if self.spatial_dims == 3 else ["2d"]
 
-    # ---- rules that depend on the network family ------------------------------------------------------------
-    def determine_head_channels(self, widths: Sequence[int], attention: Sequence[bool]) -> list[int]:
-        """Channels per attention head per level: 0 without attention; the last level always > 0 (middle block)."""
-        last = len(widths) - 1
-        return [
-            min(self.NUM_HEAD_CHANNELS, w) if a or i == last else 0 for i, (w, a) in enumerate(zip(widths, attention))
-        ]
-
+    # ---- rules that depend on the recipe --------------------------------------------------------------------
     def determine_image_encoder_channels(self, latent_factor: int) -> Decision:
-        """Widths of the denoiser's image encoder, full resolution down to the latent grid (none if the recipe has
-        no encoder)."""
+        """Widths of the denoiser's image encoder (:meth:`determine_image_encoder_widths`), none if the recipe has
+        no encoder."""
+        reason = RECIPE_REASONS[self.recipe_name]["image_encoder"]
         if not self.recipe.image_encoder:
-            reason = RECIPE_REASONS[self.recipe_name]["image_encoder"]
             return Decision([], f"recipe {self.recipe_name!r}: {reason}")
-        levels = int(round(math.log2(latent_factor))) + 1
-        widths = [min(self.IMAGE_ENCODER_BASE_WIDTH * 2**i, self.IMAGE_ENCODER_MAX_WIDTH) for i in range(levels)]
+        widths = self.determine_image_encoder_widths(latent_factor)
         return Decision(
             widths,
-            f"{levels} levels (full resolution to the latent grid at factor {latent_factor}), two 3x3 convolutions "
-            f"each, base width {self.IMAGE_ENCODER_BASE_WIDTH} doubling per halving; recipe {self.recipe_name!r}: "
-            f"{RECIPE_REASONS[self.recipe_name]['image_encoder']}",
-        )
-
-    def determine_num_res_blocks(self, spatial_dims: int) -> Decision:
-        blocks = 2 if spatial_dims == 2 else 1
-        return Decision(
-            blocks, f"{blocks} residual block(s) per level, as MONAI's {spatial_dims}D latent diffusion tutorials"
+            f"{len(widths)} levels (full resolution to the latent grid at factor {latent_factor}), two 3x3 "
+            f"convolutions each, base width {self.IMAGE_ENCODER_BASE_WIDTH} doubling per halving; recipe "
+            f"{self.recipe_name!r}: {reason}",
         )
 
     # ---- steps of one configuration -------------------------------------------------------------------------
@@ -208,7 +189,14 @@ class Planner(PlanningRules):
         return Grid(dims, max_input, spacing, slice_axis, median_shape, num_samples)
 
     def _networks(
-        self, patch: list[int], factor: int, levels: int, latents: tuple[int, int], mask_channels: int, dims: int
+        self,
+        patch: list[int],
+        factor: int,
+        levels: int,
+        latents: tuple[int, int],
+        mask_channels: int,
+        dims: int,
+        encoder: tuple[int, ...] = (),
     ) -> Networks:
         image_latent, mask_latent = latents
         channels = int(self.fingerprint["summary"]["num_channels"])
@@ -232,8 +220,6 @@ class Planner(PlanningRules):
                 attn,
                 shape_tuple(patch),
             )
-
-        encoder = tuple(self.determine_image_encoder_channels(factor).value)
 
         def unet(base: int) -> MemoryEstimate:
             widths = self.determine_widths(base, levels)
@@ -407,10 +393,12 @@ class Planner(PlanningRules):
         mask_latent = self.determine_latent_channels(scheme.num_channels, factor.value, grid.dims)
         latents = (image_latent.value, mask_latent.value)
         size = list(patch.value)
-        nets = self._networks(size, factor.value, levels.value, latents, mask_channels, grid.dims)
+        encoder = self.determine_image_encoder_channels(factor.value)
+        widths = tuple(encoder.value)
+        nets = self._networks(size, factor.value, levels.value, latents, mask_channels, grid.dims, widths)
         while not self._fits(nets, grid.dims) and max(size) > divisor:
             size[int(np.argmax(size))] -= divisor
-            nets = self._networks(size, factor.value, levels.value, latents, mask_channels, grid.dims)
+            nets = self._networks(size, factor.value, levels.value, latents, mask_channels, grid.dims, widths)
         if size != patch.value:
             patch = Decision(
                 size, f"{patch.reason}; shrunk to {size} so that batches of {self.MIN_BATCH} fit {self.memory_gb:g} GB"
@@ -445,7 +433,7 @@ class Planner(PlanningRules):
             "denoiser": block(
                 {
                     "network": Decision(unet_net, "MONAI DiffusionModelUNet arguments on the latent grid"),
-                    "image_encoder_channels": self.determine_image_encoder_channels(factor.value),
+                    "image_encoder_channels": encoder,
                     "batch_size": unet_batch,
                     **self.determine_denoiser_recipe(),
                 }

@@ -57,6 +57,11 @@ class PlanningRules:
     WIDTH_MULTIPLIERS = (1, 2, 2, 4)
     MAX_ATTENTION_TOKENS = 256
     NUM_HEAD_CHANNELS = 32
+    # the image encoder in front of the denoiser (recipes with image_encoder): base width at full resolution, doubled
+    # per halving (nnU-Net's 32; against 16 in the screening loop on Kvasir-SEG, docs/benchmarks.md: equal at 280
+    # CPU-s of denoiser training, 0.799 vs 0.788 at 880)
+    IMAGE_ENCODER_BASE_WIDTH = 32
+    IMAGE_ENCODER_MAX_WIDTH = 256
     MIN_BATCH = 2
     MAX_BATCH = 32
     BATCH_DATASET_FRACTION = 0.05
@@ -269,6 +274,25 @@ class PlanningRules:
             "(its cost grows with the square of the positions; at 1024 it doubled a 256 px latent "
             "step, docs/benchmarks.md)",
         )
+
+    def determine_head_channels(self, widths: Sequence[int], attention: Sequence[bool]) -> list[int]:
+        """Channels per attention head per level: 0 without attention; the last level always > 0 (middle block)."""
+        last = len(widths) - 1
+        return [
+            min(self.NUM_HEAD_CHANNELS, w) if a or i == last else 0 for i, (w, a) in enumerate(zip(widths, attention))
+        ]
+
+    def determine_num_res_blocks(self, spatial_dims: int) -> Decision:
+        blocks = 2 if spatial_dims == 2 else 1
+        return Decision(
+            blocks, f"{blocks} residual block(s) per level, as MONAI's {spatial_dims}D latent diffusion tutorials"
+        )
+
+    def determine_image_encoder_widths(self, latent_factor: int) -> list[int]:
+        """The denoiser's image encoder: one level per halving from full resolution to the latent grid
+        (``log2(f) + 1``), IMAGE_ENCODER_BASE_WIDTH doubled per level, at most IMAGE_ENCODER_MAX_WIDTH."""
+        levels = int(round(math.log2(latent_factor))) + 1
+        return [min(self.IMAGE_ENCODER_BASE_WIDTH * 2**i, self.IMAGE_ENCODER_MAX_WIDTH) for i in range(levels)]
 
     def determine_batch_size(self, estimate: MemoryEstimate, memory_gb: float, num_samples: int) -> Decision:
         """Largest power of two in [MIN_BATCH, MAX_BATCH] that fits the budget and covers <= 5% of the samples."""

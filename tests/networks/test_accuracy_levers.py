@@ -87,3 +87,5 @@ def test_planned_encoder_widths_follow_the_configured_latent_factor() -> None:
     assert fitted_encoder_channels([16, 32, 64], 2) == [16, 32]  # a mask VAE of two levels
     assert fitted_encoder_channels([16, 32, 64], 8) == [16, 32, 64, 128]
     assert fitted_encoder_channels([], 4) == []  # no encoder planned
+    assert fitted_encoder_channels([16, 32, 64], 4, "image_latent") == []  # no pixels to encode
+    assert fitted_encoder_channels([16, 32, 64], 4, "image_latent_and_pixels") == [16, 32, 64]
